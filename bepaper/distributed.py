@@ -1,0 +1,49 @@
+"""Multi-GPU through torchrun (env://). In a single process every helper is an identity,
+so the same training code runs in CPU tests."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def setup(device: torch.device) -> None:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://")
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@torch.no_grad()
+def all_gather(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate a tensor from every process along dim 0 (identity in one process)."""
+    if world_size() == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    if world_size() > 1:
+        dist.all_reduce(x)
+    return x

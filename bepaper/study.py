@@ -1,0 +1,131 @@
+"""The main job: SynthBias sanity checks, then MoCo vs MoCo+HN vs MoCo+BE over seeds.
+
+    synth ─► sanity: static-frame net, supervised from scratch, motion probe (untrained and
+             trained without bias)
+          ─► for seed, method: pretrain ─► motion probe ─► fine-tune ─► 10-clip tests
+          ─► figures/: table (Markdown + CSV) and plot
+
+Every run is a run folder under `out`; a finished one with the same config is reused, so
+rerunning the study only does what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from bepaper import report
+from bepaper.config import FinetuneConfig, PretrainConfig, StudyConfig, to_dict
+from bepaper.data.synthbias import generate
+from bepaper.errors import BepaperError
+from bepaper.methods.moco import METHODS
+from bepaper.models import build_backbone
+from bepaper.runs import RunDir
+from bepaper.train import finetune, pretrain, probe, resolve_device
+
+
+def _run_cfg(study: StudyConfig, out: Path, seed: int):
+    return dataclasses.replace(study.run, out=str(out), seed=seed)
+
+
+def pretrain_config(study: StudyConfig, method: str, seed: int) -> PretrainConfig:
+    return PretrainConfig(
+        data=study.data, augment=study.augment, model=study.model,
+        method=dataclasses.replace(study.method, name=method), optim=study.pretrain,
+        run=_run_cfg(study, Path(study.out) / f"pretrain_{method}_s{seed}", seed),
+    )
+
+
+def finetune_config(study: StudyConfig, name: str, seed: int, *, init: str = "",
+                    split: int = 1, static: bool = False, optim=None) -> FinetuneConfig:
+    data = dataclasses.replace(study.data, split=split)
+    return FinetuneConfig(
+        data=data, augment=study.augment, model=study.model,
+        optim=optim or study.finetune, eval=study.eval,
+        run=_run_cfg(study, Path(study.out) / name, seed), init=init, static=static,
+    )
+
+
+def _cached(fn, cfg) -> dict:
+    """Run `fn(cfg)` unless its run folder already holds a finished run with this config."""
+    path = Path(cfg.run.out)
+    done = RunDir(path, to_dict(cfg), "").finished if path.exists() else False
+    if done:
+        import json
+
+        return json.loads((path / "results.json").read_text())
+    return fn(cfg)
+
+
+def sanity_checks(study: StudyConfig) -> dict:
+    """The SynthBias construction checks, decided before any BE result is seen."""
+    seed = study.seeds[0]
+    sup = study.supervised
+    out: dict = {}
+    r = _cached(finetune, finetune_config(study, "sanity_static", seed, static=True, optim=sup))
+    out["static"] = r["test_top1"]
+    r = _cached(finetune, finetune_config(study, "sanity_supervised_biased", seed, optim=sup))
+    out["supervised_biased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
+    r = _cached(finetune, finetune_config(study, "sanity_supervised_unbiased", seed, split=2,
+                                          optim=sup))
+    out["supervised_unbiased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
+    cfg = finetune_config(study, "sanity_untrained", seed)
+    torch.manual_seed(seed)
+    untrained = build_backbone(study.model.backbone, study.model.width)
+    out["untrained_probe"] = probe(untrained.to(resolve_device(study.run.device)), cfg,
+                                   resolve_device(study.run.device))
+    return out
+
+
+def compare(study: StudyConfig) -> list[dict]:
+    """Pretrain, probe, fine-tune and test every (method, seed). One row per run."""
+    rows = []
+    for seed in study.seeds:
+        for method in study.methods:
+            if method not in METHODS:
+                raise BepaperError(f"unknown method '{method}'; choose from {sorted(METHODS)}")
+            pcfg = pretrain_config(study, method, seed)
+            p = _cached(pretrain, pcfg)
+            f = _cached(finetune, finetune_config(study, f"finetune_{method}_s{seed}", seed,
+                                                  init=pcfg.run.out))
+            rows.append({
+                "method": method, "seed": seed,
+                "biased_top1": f["test_top1"].get("1"), "unbiased_top1": f["test_top1"].get("2"),
+                "probe_top1": f.get("probe_top1"),  # probe of the fine-tuned backbone
+                "pretrain_probe_top1": _pretrain_probe(study, pcfg, seed),
+                "pretrain_loss": p["final"].get("loss"), "pretrain_seconds": p["seconds"],
+                "finetune_seconds": f["seconds"],
+            })
+    return rows
+
+
+def _pretrain_probe(study: StudyConfig, pcfg: PretrainConfig, seed: int) -> float:
+    """The motion probe on the frozen pretrained backbone (no fine-tuning)."""
+    from bepaper.train import load_backbone_weights
+
+    device = resolve_device(study.run.device)
+    backbone = build_backbone(study.model.backbone, study.model.width)
+    load_backbone_weights(backbone, pcfg.run.out)
+    cfg = finetune_config(study, "probe", seed)
+    return probe(backbone.to(device), cfg, device)
+
+
+def run_study(study: StudyConfig) -> dict:
+    """The whole main job. Returns what it wrote and measured."""
+    t0 = time.time()
+    folders = generate(Path(study.synth_root) / study.synth_preset, preset=study.synth_preset,
+                       seed=0, analogues=("ucf101like",), writer=study.synth_writer)
+    study = dataclasses.replace(study, data=dataclasses.replace(
+        study.data, dataset="synthbias", root=str(folders["ucf101like"])))
+    t_synth = time.time() - t0
+    sanity = sanity_checks(study) if study.sanity else {}
+    rows = compare(study)
+    timing = {"synth_seconds": round(t_synth, 1), "total_seconds": round(time.time() - t0, 1)}
+    written = report.write_study(study, sanity, rows, timing)
+    return {"sanity": sanity, "rows": rows, "timing": timing, "written": written}
+
+
+
