@@ -1,0 +1,267 @@
+"""Run folders: one folder per run, enough to reproduce, resume and report it.
+
+Layout of a run folder::
+
+    config.yaml      the resolved config (yaml.safe_dump); a resume must match it exactly
+    versions.json    command, python / torch / torchvision / numpy / bepaper versions,
+                     CUDA version, hostname and time of the first open
+    metrics.jsonl    one JSON record per line (e.g. one per epoch), appended and fsynced
+    skipped.jsonl    {"path", "reason"} per bad video, appended by DataLoader workers
+    checkpoints/     ckpt_epochNNNN.pt, written atomically (see bepaper.checkpoint)
+    results.json     final results, written by finish()
+    finished.json    marker written last by finish(); a finished run is never reopened
+    log.txt          human-readable log of the training loop
+
+Every file that is rewritten goes through a temp file (`.tmp-*`) and os.replace, so a crash
+leaves either the old or the new version, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+import bepaper
+from bepaper.errors import BepaperError, ConfigError
+
+_MAX_REASON = 1000  # characters; keeps a skipped.jsonl line well under 4 KiB
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path next to `path`; write it inside the block.
+
+    On a clean exit the temp file is fsynced and moved over `path` with os.replace. On any
+    exception it is removed and the exception re-raised, so `path` keeps its old content.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace `path` with `text` atomically (temp file + fsync + os.replace)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Replace `path` with `obj` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def diff_configs(old: dict, new: dict) -> list[str]:
+    """Differences between two nested dicts, one line per leaf key.
+
+    Lines read `train.lr: 0.01 -> 0.02` (changed), `+ model.width: 8` (added) and
+    `- data.foo` (removed).
+    """
+    lines = []
+
+    def walk(old: dict, new: dict, prefix: str) -> None:
+        for key in list(old) + [k for k in new if k not in old]:
+            name = f"{prefix}{key}"
+            if key not in new:
+                lines.append(f"- {name}")
+            elif key not in old:
+                lines.append(f"+ {name}: {new[key]!r}")
+            elif isinstance(old[key], dict) and isinstance(new[key], dict):
+                walk(old[key], new[key], f"{name}.")
+            elif old[key] != new[key]:
+                lines.append(f"{name}: {old[key]!r} -> {new[key]!r}")
+
+    walk(old, new, "")
+    return lines
+
+
+def _versions(command: str) -> dict[str, Any]:
+    def version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "command": command,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "torchvision": version("torchvision"),
+        "numpy": version("numpy"),
+        "bepaper": bepaper.__version__,
+        "hostname": socket.gethostname(),
+        "time": _now(),
+    }
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSON-lines file; a torn final line (no newline) is ignored."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    lines.pop()  # "" after the last newline, or a torn line that a crash cut short
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise BepaperError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+    return records
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a final line without newline, so that the next append starts a fresh line."""
+    if not path.exists():
+        return
+    with open(path, "r+b") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class RunDir:
+    """One run folder: config check on open, metrics and skip logs, finished marker."""
+
+    def __init__(self, path: str | os.PathLike, config: dict, command: str):
+        """`config` is the resolved config as a plain nested dict; `command` e.g. "pretrain"."""
+        self.path = Path(path)
+        self.ckpt_dir = self.path / "checkpoints"
+        self.config = config
+        self.command = command
+
+    @property
+    def finished(self) -> bool:
+        """True once finish() has written finished.json."""
+        return (self.path / "finished.json").exists()
+
+    def open(self) -> bool:
+        """Prepare the folder; return True when this resumes a run of the same config.
+
+        Refuses (BepaperError) a finished run and a non-empty folder that is not a run, and
+        (ConfigError) a run whose config.yaml differs from `config`.
+        """
+        if self.finished:
+            marker = json.loads((self.path / "finished.json").read_text(encoding="utf-8"))
+            command = marker.get("command", self.command)
+            raise BepaperError(
+                f"{self.path} holds a finished {command} run; "
+                "choose another output folder or delete it"
+            )
+        config_file = self.path / "config.yaml"
+        versions_file = self.path / "versions.json"
+        # The config as it reads back from YAML, so a resume compares like with like.
+        config = yaml.safe_load(yaml.safe_dump(self.config, sort_keys=False))
+        resume = config_file.exists()
+        if resume:
+            old = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+            if versions_file.exists():
+                command = json.loads(versions_file.read_text(encoding="utf-8")).get("command")
+                if command != self.command:
+                    raise BepaperError(
+                        f"{self.path} holds a {command} run, not {self.command}; "
+                        "choose another output folder"
+                    )
+            diff = diff_configs(old, config)
+            if diff:
+                raise ConfigError(f"cannot resume {self.path}: config differs: {'; '.join(diff)}")
+            for name in ("metrics.jsonl", "skipped.jsonl"):
+                _drop_torn_tail(self.path / name)
+        elif self.path.is_file() or (self.path.is_dir() and any(self.path.iterdir())):
+            raise BepaperError(
+                f"{self.path} is not empty and holds no bepaper run (no config.yaml); "
+                "choose another output folder"
+            )
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(config_file, yaml.safe_dump(config, sort_keys=False))
+        if not versions_file.exists():
+            atomic_write_json(versions_file, _versions(self.command))
+        self.ckpt_dir.mkdir(exist_ok=True)
+        return resume
+
+    def log(self, record: dict) -> None:
+        """Append one JSON record to metrics.jsonl and fsync it."""
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> list[dict]:
+        """All records of metrics.jsonl, ignoring a torn final line."""
+        return _read_jsonl(self.path / "metrics.jsonl")
+
+    def truncate_log(self, after_epoch: int) -> None:
+        """Drop records whose "epoch" is above `after_epoch` (on resume from that epoch)."""
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = [r for r in self.records() if not ("epoch" in r and r["epoch"] > after_epoch)]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def record_skip(self, relpath: str, reason: str) -> None:
+        """Append {"path", "reason"} to skipped.jsonl.
+
+        Safe from several DataLoader worker processes: the line goes out in one write() on an
+        O_APPEND descriptor, and the reason is cut so that the line stays small.
+        """
+        if len(reason) > _MAX_REASON:
+            reason = reason[:_MAX_REASON] + "..."
+        data = (json.dumps({"path": relpath, "reason": reason}) + "\n").encode()
+        fd = os.open(self.path / "skipped.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(f"short write to {self.path / 'skipped.jsonl'}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def skipped(self) -> dict[str, str]:
+        """Skipped videos: path -> reason (the latest reason when a path repeats)."""
+        return {r["path"]: r["reason"] for r in _read_jsonl(self.path / "skipped.jsonl")}
+
+    def finish(self, results: dict) -> None:
+        """Write results.json, then finished.json; open() refuses the folder afterwards."""
+        atomic_write_json(self.path / "results.json", results)
+        atomic_write_json(
+            self.path / "finished.json",
+            {"command": self.command, "time": _now(), "results": "results.json"},
+        )
