@@ -101,12 +101,14 @@ def plot_study(rows: list[dict], sanity: dict, path: Path, title: str) -> None:
     import seaborn as sns
 
     keys = ["biased_top1", "unbiased_top1", "pretrain_probe_top1"]
-    data = [{"method": LABELS.get(r["method"], r["method"]), "metric": METRICS[k],
-             "top-1 (%)": 100 * r[k]} for r in rows for k in keys if r[k] is not None]
+    pairs = [(r, k) for r in rows for k in keys if r[k] is not None]
+    data = {"method": [LABELS.get(r["method"], r["method"]) for r, _ in pairs],
+            "metric": [METRICS[k] for _, k in pairs],
+            "top-1 (%)": [100 * r[k] for r, k in pairs]}
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.barplot(data=data, x="metric", y="top-1 (%)", hue="method", errorbar="sd", ax=ax, alpha=0.8)
     sns.stripplot(data=data, x="metric", y="top-1 (%)", hue="method", dodge=True, ax=ax,
-                  color="black", size=3, legend=False)
+                  palette="dark:black", size=3, legend=False)
     if sanity and sanity.get("untrained_probe") is not None:
         ax.axhline(100 * sanity["untrained_probe"], ls="--", c="grey", lw=1,
                    label="untrained encoder, probe")
