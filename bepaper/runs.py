@@ -8,7 +8,7 @@ Layout of a run folder::
     metrics.jsonl    one JSON record per line (e.g. one per epoch), appended and fsynced
     skipped.jsonl    {"path", "reason"} per bad video, appended by DataLoader workers
     checkpoints/     ckpt_epochNNNN.pt, written atomically (see bepaper.checkpoint)
-    results.json     final results, written by finish()
+    metrics.json     final metrics (results), written atomically by finish()
     finished.json    marker written last by finish(); a finished run is never reopened
     log.txt          human-readable log of the training loop
 
@@ -225,6 +225,11 @@ class RunDir:
             f.flush()
             os.fsync(f.fileno())
 
+    def note(self, line: str) -> None:
+        """Append one human-readable line to log.txt (time-stamped)."""
+        with open(self.path / "log.txt", "a", encoding="utf-8") as f:
+            f.write(f"{_now()} {line}\n")
+
     def records(self) -> list[dict]:
         """All records of metrics.jsonl, ignoring a torn final line."""
         return _read_jsonl(self.path / "metrics.jsonl")
@@ -259,9 +264,9 @@ class RunDir:
         return {r["path"]: r["reason"] for r in _read_jsonl(self.path / "skipped.jsonl")}
 
     def finish(self, results: dict) -> None:
-        """Write results.json, then finished.json; open() refuses the folder afterwards."""
-        atomic_write_json(self.path / "results.json", results)
+        """Write metrics.json, then finished.json; open() refuses the folder afterwards."""
+        atomic_write_json(self.path / "metrics.json", results)
         atomic_write_json(
             self.path / "finished.json",
-            {"command": self.command, "time": _now(), "results": "results.json"},
+            {"command": self.command, "time": _now(), "results": "metrics.json"},
         )

@@ -56,7 +56,7 @@ def _cached(fn, cfg) -> dict:
     if done:
         import json
 
-        return json.loads((path / "results.json").read_text())
+        return json.loads((path / "metrics.json").read_text())
     return fn(cfg)
 
 

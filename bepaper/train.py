@@ -142,6 +142,7 @@ def _fit(
     opt = make_optimizer(params, optim)
     start = _resume(run, model, opt)
     if start and dist.is_main():
+        run.note(f"resuming after epoch {start}")
         print(f"resuming {run.path} after epoch {start}")
     train_model = model
     if dist.world_size() > 1:
@@ -200,8 +201,10 @@ def _fit(
                 keep=runc.keep_checkpoints,
             )
             run.log(last)
+            line = f"{desc} epoch {epoch + 1}/{optim.epochs}: loss {last['loss']:.4f} ({last['seconds']} s)"
+            run.note(line)
             if runc.progress:
-                tqdm.write(f"{desc} epoch {epoch + 1}: loss {last['loss']:.4f} ({last['seconds']} s)")
+                tqdm.write(line)
     return last
 
 

@@ -75,7 +75,7 @@ def test_finished_run_is_refused_and_untouched(tmp_path):
     run.log({"epoch": 1, "loss": 2.0})
     run.finish({"top1": 0.61})
     assert run.finished
-    assert json.loads((tmp_path / "results.json").read_text()) == {"top1": 0.61}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"top1": 0.61}
     before = snapshot(tmp_path)
     for config in (CONFIG, {**CONFIG, "train": {"lr": 1.0}}):
         with pytest.raises(BepaperError, match="holds a finished pretrain run"):
