@@ -61,8 +61,6 @@ DECORD_BAD_SIZES = (16, 24, 48, 72)
 class SynthConfig:
     """One SynthBias analogue. Every default is the documented choice; presets override."""
 
-    # Motion vocabulary: a key of MOTION_SETS; the classes are its first `num_classes` motions.
-    motion_set: str
     # Number of classes (motion patterns).
     num_classes: int
     # Videos per class in each part: (biased train, biased test, probe train, unbiased test).
@@ -81,6 +79,8 @@ class SynthConfig:
     # Per-class bias_c spreads evenly over [bias - spread, bias + spread] (clipped to [0, 1]),
     # assigned to classes in a seeded random order: the Figure 4 analogue.
     bias_spread: float = 0.2
+    # Motion vocabulary: a key of MOTION_SETS; the classes are its first `num_classes` motions.
+    motion_set: str = "ucf101like"
     # False: split 1 is unbiased too (Diving48-like); bias and bias_spread are then unused.
     split1_biased: bool = True
     # Scene families (texture types); family c is class c's own. At least num_classes.
@@ -102,7 +102,7 @@ class SynthConfig:
     # Standard deviation (in 0..255 units) of the per-frame sensor noise.
     frame_noise: float = 2.0
     # MPEG-4 quantiser for the PyAV writer (1 = best .. 31); OpenCV uses its own default.
-    quality: int = 3
+    quality: int = 2
 
     @property
     def families(self) -> int:
@@ -229,7 +229,7 @@ def _stretch(t, T, q):
 
 
 def _shake(t, T, q):
-    px = 0.5 + 0.12 * np.sin(2 * np.pi * t / (4 / q["k"]) + q["phase"])
+    px = 0.5 + 0.15 * np.sin(2 * np.pi * t / (8 / q["k"]) + q["phase"])  # 8 frames: stride 2 ok
     py = 0.15 + 0.7 * q["offset"] + 0 * t
     return px, py, _ones(t), _ones(t), 0 * t
 
@@ -247,7 +247,11 @@ def _dive(t, T, q, fast: bool, short_sway: bool, tuck: bool):
     dist = min((0.9 if fast else 0.5) * q["k"], 1.0)
     py = (1 - dist) * q["start"] * 0.5 + dist * tau
     period = (12 if short_sway else 36) / q["k"]
-    px = 0.5 + 0.2 * (2 * q["offset"] - 1) + 0.2 * q["amp"] * np.sin(2 * np.pi * t / period + q["phase"])
+    px = (
+        0.5
+        + 0.2 * (2 * q["offset"] - 1)
+        + 0.2 * q["amp"] * np.sin(2 * np.pi * t / period + q["phase"])
+    )
     s = _ones(t)
     if tuck:
         s = 1 - 0.3 * (0.5 - 0.5 * np.cos(2 * np.pi * t / (16 / q["k"]) + q["phase"]))
@@ -292,13 +296,27 @@ MOTIONS: dict[str, Motion] = {
 # Motion vocabularies; an analogue's classes are the first `num_classes` of its set.
 MOTION_SETS: dict[str, tuple[str, ...]] = {
     "ucf101like": (
-        "SlideLeft", "SlideRight", "Orbit", "Bounce", "SwingSide", "Pulse",
-        "Spin", "RiseUp", "FallDown", "ZigZag",
-    ),  # fmt: skip
+        "SlideLeft",
+        "SlideRight",
+        "Orbit",
+        "Bounce",
+        "SwingSide",
+        "Pulse",
+        "Spin",
+        "RiseUp",
+        "FallDown",
+        "ZigZag",
+    ),
     "hmdb51like": (
-        "OrbitClockwise", "Diagonal", "FigureEight", "Hop", "Stretch",
-        "Shake", "Approach", "Spiral",
-    ),  # fmt: skip
+        "OrbitClockwise",
+        "Diagonal",
+        "FigureEight",
+        "Hop",
+        "Stretch",
+        "Shake",
+        "Approach",
+        "Spiral",
+    ),
     "diving48like": tuple(_dive_classes()),
 }
 
@@ -315,31 +333,35 @@ FAMILIES = (
 
 
 def _presets() -> dict[str, dict[str, SynthConfig]]:
-    tiny = dict(frame_size=32, num_frames=24)
-    default = dict(frame_size=40, num_frames=40)
-    study = dict(frame_size=80, num_frames=48)  # not 72: decord issue #336
+    def analogues(size: dict, ucf: tuple, hmdb: tuple, dive: tuple) -> dict[str, SynthConfig]:
+        """Each tuple: (num_classes, videos_per_class)."""
+        return {
+            "ucf101like": SynthConfig(*ucf, **size, motion_set="ucf101like"),
+            "hmdb51like": SynthConfig(*hmdb, **size, motion_set="hmdb51like"),
+            "diving48like": SynthConfig(
+                *dive, **size, motion_set="diving48like", split1_biased=False
+            ),
+        }
+
     return {
-        "tiny": {
-            "ucf101like": SynthConfig("ucf101like", 4, (3, 1, 2, 2), **tiny),
-            "hmdb51like": SynthConfig("hmdb51like", 3, (2, 1, 1, 1), **tiny),
-            "diving48like": SynthConfig(
-                "diving48like", 4, (2, 1, 1, 1), split1_biased=False, **tiny
-            ),
-        },
-        "default": {
-            "ucf101like": SynthConfig("ucf101like", 6, (60, 12, 16, 12), **default),
-            "hmdb51like": SynthConfig("hmdb51like", 5, (20, 8, 6, 6), **default),
-            "diving48like": SynthConfig(
-                "diving48like", 4, (24, 8, 4, 4), split1_biased=False, **default
-            ),
-        },
-        "study": {
-            "ucf101like": SynthConfig("ucf101like", 10, (180, 36, 48, 36), **study),
-            "hmdb51like": SynthConfig("hmdb51like", 8, (90, 30, 15, 15), **study),
-            "diving48like": SynthConfig(
-                "diving48like", 8, (90, 30, 15, 15), split1_biased=False, **study
-            ),
-        },
+        "tiny": analogues(
+            dict(frame_size=32, num_frames=24),
+            ucf=(4, (3, 1, 2, 2)),
+            hmdb=(3, (2, 1, 1, 1)),
+            dive=(4, (2, 1, 1, 1)),
+        ),
+        "default": analogues(
+            dict(frame_size=40, num_frames=40),
+            ucf=(6, (60, 12, 16, 12)),
+            hmdb=(5, (20, 8, 6, 6)),
+            dive=(4, (24, 8, 4, 4)),
+        ),
+        "study": analogues(
+            dict(frame_size=80, num_frames=48),  # not 72: decord issue #336
+            ucf=(10, (180, 36, 48, 36)),
+            hmdb=(8, (90, 30, 15, 15)),
+            dive=(8, (90, 30, 15, 15)),
+        ),
     }
 
 
@@ -395,20 +417,26 @@ def class_biases(cfg: SynthConfig, seed: int, analogue: str) -> list[float]:
     return [float(np.clip(levels[i], 0.0, 1.0)) for i in order]
 
 
-def _families_for(rng, c: int, n: int, families: int, bias: float | None) -> list[int]:
+def _families_for(
+    rng: np.random.Generator, c: int, n: int, families: int, bias: float | None, deck: list[int]
+) -> list[int]:
     """Background families of one class's n videos in one part, balanced and shuffled.
 
     bias=None: every family equally often (independent of the class). Otherwise exactly
-    round(bias * n) videos on family c and the rest spread evenly over the other families.
+    round(bias * n) videos on family c, the rest spread evenly over the other families.
+    Whole cycles over the pool come first; the remainder is dealt from `deck`, which the
+    class's parts share, so that small parts together still cover the families.
     """
     if bias is None:
         pool, n_own = list(range(families)), 0
     else:
         pool, n_own = [f for f in range(families) if f != c], round(bias * n)
-    out = [c] * n_own
-    while len(out) < n:
-        out += [pool[i] for i in rng.permutation(len(pool))]
-    out = out[:n]
+    rest = n - n_own
+    out = [c] * n_own + pool * (rest // len(pool))
+    for _ in range(rest % len(pool)):
+        if not deck:
+            deck.extend(pool[i] for i in rng.permutation(len(pool)))
+        out.append(deck.pop())
     return [out[i] for i in rng.permutation(n)]
 
 
@@ -469,8 +497,12 @@ def _video_params(cfg: SynthConfig, rng: np.random.Generator) -> dict:
     ha, hb = rng.choice(PALETTE_HUES, 2, replace=False)
     light = rng.permutation([rng.uniform(0.3, 0.5), rng.uniform(0.6, 0.85)])
     scene = {
-        "color_a": _hsv((ha + rng.uniform(-0.15, 0.15)) / PALETTE_HUES, rng.uniform(0.25, 0.6), light[0]),
-        "color_b": _hsv((hb + rng.uniform(-0.15, 0.15)) / PALETTE_HUES, rng.uniform(0.25, 0.6), light[1]),
+        "color_a": _hsv(
+            (ha + rng.uniform(-0.15, 0.15)) / PALETTE_HUES, rng.uniform(0.25, 0.6), light[0]
+        ),
+        "color_b": _hsv(
+            (hb + rng.uniform(-0.15, 0.15)) / PALETTE_HUES, rng.uniform(0.25, 0.6), light[1]
+        ),
         "period": _r(rng.uniform(*cfg.texture_period) * cfg.frame_size),
         "angle": _r(rng.uniform(-8, 8) * np.pi / 180),
         "phase": _r(rng.uniform(0, 2 * np.pi)),
@@ -491,9 +523,11 @@ def plan_videos(cfg: SynthConfig, seed: int, analogue: str) -> list[dict]:
     videos = []
     for c, name in enumerate(cfg.classes):
         group = 0
+        decks: dict[bool, list[int]] = {True: [], False: []}  # remainder decks, per kind
         for (part, split, role), n in zip(PARTS, cfg.videos_per_class, strict=True):
             biased = split == 1 and cfg.split1_biased
-            fams = _families_for(family_rng, c, n, cfg.families, biases[c] if biased else None)
+            bias = biases[c] if biased else None
+            fams = _families_for(family_rng, c, n, cfg.families, bias, decks[biased])
             for i in range(n):
                 if i % CLIPS_PER_GROUP == 0:
                     group += 1
@@ -700,7 +734,9 @@ def render(cfg: SynthConfig, v: dict, seed: int, analogue: str) -> tuple[np.ndar
     shake = (shake[:-2] + shake[1:-1] + shake[2:]) / np.sqrt(3)
     half = S / 2 / zoom.min()
     size = int(
-        math.ceil(2 * (half + 0.5 * max(abs(cam["pan_x"]), abs(cam["pan_y"])) + 4 * cam["shake"] + 2))
+        math.ceil(
+            2 * (half + 0.5 * max(abs(cam["pan_x"]), abs(cam["pan_y"])) + 4 * cam["shake"] + 2)
+        )
     )
     size = max(size, int(1.25 * S) + 2)
     canvas = _scene(cfg, v, size, rng)
@@ -752,20 +788,23 @@ def render(cfg: SynthConfig, v: dict, seed: int, analogue: str) -> tuple[np.ndar
 # ---------------------------------------------------------------------------------------
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int, writer: str = "pyav", quality: int = 3):
+def write_video(path: Path, frames: np.ndarray, fps: int, writer: str = "pyav", quality: int = 2):
     """Encode (T, H, W, 3) uint8 RGB frames as MPEG-4 Part 2 in an AVI file."""
     if writer == "pyav":
         try:
             import av
         except ImportError as err:
-            raise ConfigError("writer 'pyav' needs PyAV: pip install av, or use writer='opencv'") from err
+            raise ConfigError(
+                "writer 'pyav' needs PyAV: pip install av, or use writer='opencv'"
+            ) from err
         with av.open(str(path), "w", format="avi") as container:
             stream = container.add_stream("mpeg4", rate=fps)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
             stream.codec_context.codec_tag = "XVID"
             stream.codec_context.thread_count = 1
-            stream.options = {"flags": "+qscale", "global_quality": str(quality * 118)}
+            # a constant quantiser (PyAV does not pass flags=+qscale/global_quality through)
+            stream.options = {"qmin": str(quality), "qmax": str(quality)}
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode())
@@ -864,11 +903,14 @@ def generate_analogue(
     out = Path(out)
     final = out / analogue
     if _existing_matches(final, preset, seed, cfg):
+        if progress:
+            print(f"{analogue}: up to date ({preset}, seed {seed}) in {final}")
         return final
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(out, analogue)
     videos = plan_videos(cfg, seed, analogue)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{analogue}.tmp-{os.getpid()}_"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is not
     try:
         for name in cfg.classes:
             (tmp / "videos" / name).mkdir(parents=True)
@@ -886,7 +928,10 @@ def generate_analogue(
             "config": _config_json(cfg),
             "classes": list(cfg.classes),
             "families": list(FAMILIES[: cfg.families]),
-            "class_bias": dict(zip(cfg.classes, class_biases(cfg, seed, analogue), strict=True))
+            "class_bias": {
+                name: _r(b)
+                for name, b in zip(cfg.classes, class_biases(cfg, seed, analogue), strict=True)
+            }
             if cfg.split1_biased
             else None,
             "splits": {
@@ -942,7 +987,7 @@ def generate(
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown SynthBias preset '{preset}'; choose from {sorted(PRESETS)}")
-    analogues = tuple(analogues)
+    analogues = (analogues,) if isinstance(analogues, str) else tuple(analogues)
     for name in analogues:
         if name not in PRESETS[preset]:
             raise ConfigError(f"unknown SynthBias analogue '{name}'; choose from {list(ANALOGUES)}")
@@ -958,7 +1003,9 @@ def dataset_paths(folder: Path) -> tuple[Path, Path]:
     """(video_root, split_dir) of one generated analogue folder, for the UCF101 reader."""
     folder = Path(folder)
     if not (folder / "meta.json").is_file():
-        raise DataError(f"{folder}: not a SynthBias analogue folder (no meta.json); generate it first")
+        raise DataError(
+            f"{folder}: not a SynthBias analogue folder (no meta.json); generate it first"
+        )
     return folder / "videos", folder / "splits"
 
 
