@@ -103,7 +103,7 @@ def train_view(clips: Tensor, cfg: AugmentConfig, generator: torch.Generator | N
     return normalize(color_jitter(x, cfg, generator))
 
 
-def test_view(clips: Tensor, cfg: AugmentConfig) -> Tensor:
+def eval_view(clips: Tensor, cfg: AugmentConfig) -> Tensor:
     """The deterministic test view: a centre crop of side `cfg.eval_crop`, normalised."""
     x = to_float(clips) if clips.dtype == torch.uint8 else clips
     b = x.shape[0]

@@ -109,10 +109,16 @@ class PretrainConfig:
     run: RunConfig = field(default_factory=lambda: RunConfig(out="runs/pretrain"))
 
 
+def finetune_augment() -> AugmentConfig:
+    """Fine-tuning keeps crop and rotation but drops colour jitter (which, at the released
+    code's strength, also hides the cues a classifier must learn)."""
+    return AugmentConfig(jitter_prob=0.0)
+
+
 @dataclass
 class FinetuneConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig = field(default_factory=finetune_augment)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=45, lr=0.05))
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -273,7 +279,8 @@ class StudyConfig:
     out: str = "runs/study"  # runs go to <out>/<name>
     figures: str = "figures"  # tables (Markdown, CSV) and plots
     data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # pretraining
+    finetune_augment: AugmentConfig = field(default_factory=finetune_augment)  # fine-tuning, tests
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)  # shared settings; name is set per row
     pretrain: OptimConfig = field(default_factory=OptimConfig)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from bepaper.augment import test_view
+from bepaper.augment import eval_view
 from bepaper.config import AugmentConfig
 from bepaper.data.datasets import LabeledClips, collate
 
@@ -55,7 +55,7 @@ def video_outputs(
             continue
         clips = batch["clip"].to(device, non_blocking=True)  # B x n x T x S x S x 3
         b, n = clips.shape[:2]
-        x = test_view(clips.flatten(0, 1), aug)  # B*n x 3 x T x S x S
+        x = eval_view(clips.flatten(0, 1), aug)  # B*n x 3 x T x S x S
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             y = fn(x)
         outs.append(y.float().view(b, n, -1).cpu())

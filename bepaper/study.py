@@ -43,7 +43,7 @@ def finetune_config(study: StudyConfig, name: str, seed: int, *, init: str = "",
                     split: int = 1, static: bool = False, optim=None) -> FinetuneConfig:
     data = dataclasses.replace(study.data, split=split)
     return FinetuneConfig(
-        data=data, augment=study.augment, model=study.model,
+        data=data, augment=study.finetune_augment, model=study.model,
         optim=optim or study.finetune, eval=study.eval,
         run=_run_cfg(study, Path(study.out) / name, seed), init=init, static=static,
     )
