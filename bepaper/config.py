@@ -273,6 +273,7 @@ class StudyConfig:
     synth_preset: str = "default"  # SynthBias preset generated (tiny | default | study)
     synth_root: str = "data/synthbias"  # where SynthBias sets are generated
     synth_writer: str = "pyav"  # pyav | opencv: how SynthBias videos are encoded
+    synth_workers: int = 2  # processes generating SynthBias
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     methods: list[str] = field(default_factory=lambda: ["moco", "moco_hn", "moco_be"])
     sanity: bool = True  # run the SynthBias sanity checks (seed = seeds[0])

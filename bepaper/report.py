@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import platform
 import statistics
 from pathlib import Path
@@ -51,16 +52,20 @@ def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
-def write_study(study, sanity: dict, rows: list[dict], timing: dict) -> list[Path]:
+def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]:
     """Write the study's table (Markdown + CSV), raw rows (JSON) and plot under
-    `study.figures`. Returns the paths written."""
+    `study.figures`. `info` holds timing, the number of classes and whether the study is
+    complete. Returns the paths written."""
     fig_dir = Path(study.figures)
     fig_dir.mkdir(parents=True, exist_ok=True)
     stem = f"synthbias_{study.synth_preset}"
     summary = summarize(rows)
-    lines = [f"# SynthBias `{study.synth_preset}`: MoCo vs MoCo+BE", "",
-             f"Measured on {machine()}; seeds {study.seeds}; total {timing['total_seconds']:.0f} s.",
-             "Top-1 in %, mean ± std over seeds. Chance is 100 / classes.", "",
+    status = "" if info.get("complete") else " (PARTIAL: the study was still running)"
+    lines = [f"# SynthBias `{study.synth_preset}`: MoCo vs MoCo+BE{status}", "",
+             f"Measured on {machine()}; seeds {sorted({r['seed'] for r in rows})}; "
+             f"{info['total_seconds']:.0f} s in this invocation (finished runs are reused).",
+             f"Top-1 in %, mean ± std over seeds. {info['classes']} classes: chance is "
+             f"{100 / info['classes']:.1f}%.", "",
              "| method | " + " | ".join(METRICS.values()) + " |",
              "|---|" + "---|" * len(METRICS)]
     for line in summary:
@@ -79,14 +84,15 @@ def write_study(study, sanity: dict, rows: list[dict], timing: dict) -> list[Pat
     md = fig_dir / f"{stem}_table.md"
     atomic_write_text(md, "\n".join(lines) + "\n")
     csv_path = fig_dir / f"{stem}_table.csv"
-    with open(csv_path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["method", "seeds", *[f"{k}_mean" for k in METRICS], *[f"{k}_std" for k in METRICS]])
-        for line in summary:
-            w.writerow([line["method"], line["seeds"], *[f"{line[k][0]:.2f}" for k in METRICS],
-                        *[f"{line[k][1]:.2f}" for k in METRICS]])
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["method", "seeds", *[f"{k}_mean" for k in METRICS], *[f"{k}_std" for k in METRICS]])
+    for line in summary:
+        w.writerow([line["method"], line["seeds"], *[f"{line[k][0]:.2f}" for k in METRICS],
+                    *[f"{line[k][1]:.2f}" for k in METRICS]])
+    atomic_write_text(csv_path, buf.getvalue())
     raw = fig_dir / f"{stem}_results.json"
-    atomic_write_json(raw, {"machine": machine(), "timing": timing, "sanity": sanity, "rows": rows})
+    atomic_write_json(raw, {"machine": machine(), "info": info, "sanity": sanity, "rows": rows})
     png = fig_dir / f"{stem}_plot.png"
     plot_study(rows, sanity, png, f"SynthBias {study.synth_preset} — {machine()}")
     return [md, csv_path, raw, png]

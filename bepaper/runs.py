@@ -11,6 +11,8 @@ Layout of a run folder::
     metrics.json     final metrics (results), written atomically by finish()
     finished.json    marker written last by finish(); a finished run is never reopened
     log.txt          human-readable log of the training loop
+    .lock            held (POSIX lock) by the process running the run; the OS drops it when
+                     that process dies, even on kill -9
 
 Every file that is rewritten goes through a temp file (`.tmp-*`) and os.replace, so a crash
 leaves either the old or the new version, never a mix.
@@ -18,6 +20,7 @@ leaves either the old or the new version, never a mix.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -158,6 +161,11 @@ def _drop_torn_tail(path: Path) -> None:
             os.fsync(f.fileno())
 
 
+def _own_files(folder: Path) -> list[str]:
+    """Names in `folder` other than a lock or temp file left by a killed run."""
+    return [p.name for p in folder.iterdir() if not p.name.startswith((".lock", ".tmp-"))]
+
+
 class RunDir:
     """One run folder: config check on open, metrics and skip logs, finished marker."""
 
@@ -167,6 +175,7 @@ class RunDir:
         self.ckpt_dir = self.path / "checkpoints"
         self.config = config
         self.command = command
+        self._lock_fd: int | None = None  # held from open() until the process ends
 
     @property
     def finished(self) -> bool:
@@ -176,8 +185,9 @@ class RunDir:
     def open(self) -> bool:
         """Prepare the folder; return True when this resumes a run of the same config.
 
-        Refuses (BepaperError) a finished run and a non-empty folder that is not a run, and
-        (ConfigError) a run whose config.yaml differs from `config`.
+        Refuses (BepaperError) a finished run, a non-empty folder that is not a run and a run
+        that another live process holds open, and (ConfigError) a run whose config.yaml
+        differs from `config`. Removes temp files that a killed process left behind.
         """
         if self.finished:
             marker = json.loads((self.path / "finished.json").read_text(encoding="utf-8"))
@@ -192,6 +202,7 @@ class RunDir:
         config = yaml.safe_load(yaml.safe_dump(self.config, sort_keys=False))
         resume = config_file.exists()
         if resume:
+            self._lock()
             old = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
             if versions_file.exists():
                 command = json.loads(versions_file.read_text(encoding="utf-8")).get("command")
@@ -205,18 +216,42 @@ class RunDir:
                 raise ConfigError(f"cannot resume {self.path}: config differs: {'; '.join(diff)}")
             for name in ("metrics.jsonl", "skipped.jsonl"):
                 _drop_torn_tail(self.path / name)
-        elif self.path.is_file() or (self.path.is_dir() and any(self.path.iterdir())):
+        elif self.path.is_file() or (self.path.is_dir() and _own_files(self.path) != []):
             raise BepaperError(
                 f"{self.path} is not empty and holds no bepaper run (no config.yaml); "
                 "choose another output folder"
             )
         else:
             self.path.mkdir(parents=True, exist_ok=True)
+            self._lock()
             atomic_write_text(config_file, yaml.safe_dump(config, sort_keys=False))
+        # Temp files of a process killed while writing (we hold the lock: none is in use).
+        for folder in (self.path, self.ckpt_dir):
+            for tmp in folder.glob(".tmp-*"):
+                tmp.unlink(missing_ok=True)
         if not versions_file.exists():
             atomic_write_json(versions_file, _versions(self.command))
         self.ckpt_dir.mkdir(exist_ok=True)
         return resume
+
+    def _lock(self) -> None:
+        """Lock <run>/.lock for as long as this process lives, or refuse the folder.
+
+        A POSIX record lock: the OS releases it when the process dies (kill -9 included), and
+        forked DataLoader workers do not inherit it, so a killed run can be resumed at once.
+        """
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise BepaperError(
+                f"{self.path} is in use by another running bepaper process; "
+                "wait for it to end or choose another output folder"
+            ) from None
+        self._lock_fd = fd
 
     def log(self, record: dict) -> None:
         """Append one JSON record to metrics.jsonl and fsync it."""

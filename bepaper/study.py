@@ -12,6 +12,7 @@ rerunning the study only does what is missing.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from bepaper.data.synthbias import generate
 from bepaper.errors import BepaperError
 from bepaper.methods.moco import METHODS
 from bepaper.models import build_backbone
-from bepaper.runs import RunDir
-from bepaper.train import finetune, pretrain, probe, resolve_device
+from bepaper.data.datasets import load_split
+from bepaper.runs import RunDir, atomic_write_json
+from bepaper.train import finetune, load_backbone_weights, pretrain, probe, resolve_device
 
 
 def _run_cfg(study: StudyConfig, out: Path, seed: int):
@@ -54,8 +56,6 @@ def _cached(fn, cfg) -> dict:
     path = Path(cfg.run.out)
     done = RunDir(path, to_dict(cfg), "").finished if path.exists() else False
     if done:
-        import json
-
         return json.loads((path / "metrics.json").read_text())
     return fn(cfg)
 
@@ -80,8 +80,9 @@ def sanity_checks(study: StudyConfig) -> dict:
     return out
 
 
-def compare(study: StudyConfig) -> list[dict]:
-    """Pretrain, probe, fine-tune and test every (method, seed). One row per run."""
+def compare(study: StudyConfig, on_row=None) -> list[dict]:
+    """Pretrain, probe, fine-tune and test every (seed, method). One row per pair;
+    `on_row(rows)` is called after each, so partial results are written as they come."""
     rows = []
     for seed in study.seeds:
         for method in study.methods:
@@ -95,37 +96,45 @@ def compare(study: StudyConfig) -> list[dict]:
                 "method": method, "seed": seed,
                 "biased_top1": f["test_top1"].get("1"), "unbiased_top1": f["test_top1"].get("2"),
                 "probe_top1": f.get("probe_top1"),  # probe of the fine-tuned backbone
-                "pretrain_probe_top1": _pretrain_probe(study, pcfg, seed),
+                "pretrain_probe_top1": _pretrain_probe(study, Path(pcfg.run.out), seed),
                 "pretrain_loss": p["final"].get("loss"), "pretrain_seconds": p["seconds"],
                 "finetune_seconds": f["seconds"],
             })
+            if on_row is not None:
+                on_row(rows)
     return rows
 
 
-def _pretrain_probe(study: StudyConfig, pcfg: PretrainConfig, seed: int) -> float:
-    """The motion probe on the frozen pretrained backbone (no fine-tuning)."""
-    from bepaper.train import load_backbone_weights
-
+def _pretrain_probe(study: StudyConfig, run_dir: Path, seed: int) -> float:
+    """The motion probe on the frozen pretrained backbone (no fine-tuning), cached in the
+    pretraining run folder as probe.json."""
+    cache = run_dir / "probe.json"
+    if cache.exists():
+        return json.loads(cache.read_text())["probe_top1"]
     device = resolve_device(study.run.device)
     backbone = build_backbone(study.model.backbone, study.model.width)
-    load_backbone_weights(backbone, pcfg.run.out)
-    cfg = finetune_config(study, "probe", seed)
-    return probe(backbone.to(device), cfg, device)
+    load_backbone_weights(backbone, run_dir)
+    acc = probe(backbone.to(device), finetune_config(study, "probe", seed), device)
+    atomic_write_json(cache, {"probe_top1": acc})
+    return acc
 
 
 def run_study(study: StudyConfig) -> dict:
     """The whole main job. Returns what it wrote and measured."""
     t0 = time.time()
     folders = generate(Path(study.synth_root) / study.synth_preset, preset=study.synth_preset,
-                       seed=0, analogues=("ucf101like",), writer=study.synth_writer)
+                       seed=0, analogues=("ucf101like",), writer=study.synth_writer,
+                       workers=study.synth_workers)
     study = dataclasses.replace(study, data=dataclasses.replace(
         study.data, dataset="synthbias", root=str(folders["ucf101like"])))
-    t_synth = time.time() - t0
+    info = {"synth_seconds": round(time.time() - t0, 1),
+            "classes": len(load_split(study.data)[1].classes)}
     sanity = sanity_checks(study) if study.sanity else {}
-    rows = compare(study)
-    timing = {"synth_seconds": round(t_synth, 1), "total_seconds": round(time.time() - t0, 1)}
-    written = report.write_study(study, sanity, rows, timing)
-    return {"sanity": sanity, "rows": rows, "timing": timing, "written": written}
 
+    def write(rows: list[dict], complete: bool = False) -> list[Path]:
+        info["total_seconds"] = round(time.time() - t0, 1)
+        return report.write_study(study, sanity, rows, {**info, "complete": complete})
 
-
+    rows = compare(study, on_row=write)
+    written = write(rows, complete=True)
+    return {"sanity": sanity, "rows": rows, "info": info, "written": written}

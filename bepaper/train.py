@@ -55,7 +55,28 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"run.device is '{name}' but CUDA is not available here")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"run.device '{name}' is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
+
+
+# Settings that must be positive (or, for the second list, at least zero).
+_POSITIVE = ("data.num_frames", "data.stride", "data.load_size", "augment.crop_size",
+             "model.width", "optim.epochs", "optim.batch_size", "run.keep_checkpoints")
+_NON_NEGATIVE = ("data.workers", "run.max_steps")
+
+
+def check_settings(cfg) -> None:
+    """Refuse numbers that cannot work, before anything is written. ConfigError names the key."""
+    for keys, low in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
+        for key in keys:
+            section, name = key.split(".")
+            value = getattr(getattr(cfg, section), name)
+            if value < low:
+                raise ConfigError(f"config key '{key}' must be at least {low}, got {value}")
 
 
 def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
@@ -114,16 +135,18 @@ def open_run(cfg, command: str) -> tuple[RunDir, bool]:
     return run, resumed
 
 
-def _resume(run: RunDir, model: nn.Module, opt: torch.optim.Optimizer) -> int:
-    """Load the newest complete checkpoint, if any; return the number of finished epochs."""
+def _resume(run: RunDir, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict]:
+    """Load the newest complete checkpoint, if any. Returns (finished epochs, that epoch's
+    metrics record), so a run killed after its last epoch still reports its final metrics."""
     ckpt = latest_checkpoint(run.ckpt_dir)
     if ckpt is None:
-        return 0
+        return 0, {}
     state = load_checkpoint(ckpt)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
-    run.truncate_log(state["epoch"])
-    return int(state["epoch"])
+    if dist.is_main():
+        run.truncate_log(state["epoch"])
+    return int(state["epoch"]), dict(state.get("metrics", {}))
 
 
 def _fit(
@@ -140,7 +163,7 @@ def _fit(
     optim, runc = cfg.optim, cfg.run
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, optim)
-    start = _resume(run, model, opt)
+    start, last = _resume(run, model, opt)
     if start and dist.is_main():
         run.note(f"resuming after epoch {start}")
         print(f"resuming {run.path} after epoch {start}")
@@ -150,7 +173,6 @@ def _fit(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False,
         )
-    last = {}
     for epoch in range(start, optim.epochs):
         torch.manual_seed(epoch_seed(runc.seed, epoch, 2))
         gen = torch.Generator(device).manual_seed(epoch_seed(runc.seed, epoch, 3))
@@ -168,10 +190,13 @@ def _fit(
             loss, stats = step(train_model, batch, gen)
             if not torch.isfinite(loss):
                 last_ckpt = latest_checkpoint(run.ckpt_dir)
-                raise TrainingError(
-                    f"loss is {float(loss)} at epoch {epoch + 1}, step {steps + 1}; stopped. "
-                    f"Last good checkpoint: {last_ckpt or 'none (no epoch finished)'}"
+                message = (
+                    f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1}; "
+                    f"stopped. Last good checkpoint: {last_ckpt or 'none (no epoch finished)'}"
                 )
+                if dist.is_main():
+                    run.note(message)
+                raise TrainingError(message)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -194,18 +219,32 @@ def _fit(
             **{k: float(v) / steps for k, v in sums.items()},
         }
         if dist.is_main():
+            # The record first: a kill between the two leaves it for an epoch that the resume
+            # drops (truncate_log) and redoes; the other order would lose the record.
+            run.log(last)
             save_epoch_checkpoint(
                 run.ckpt_dir, epoch + 1,
                 {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "config": to_dict(cfg)},
+                 "config": to_dict(cfg), "metrics": last},
                 keep=runc.keep_checkpoints,
             )
-            run.log(last)
             line = f"{desc} epoch {epoch + 1}/{optim.epochs}: loss {last['loss']:.4f} ({last['seconds']} s)"
             run.note(line)
             if runc.progress:
                 tqdm.write(line)
     return last
+
+
+def _require_videos(items: list, data) -> None:
+    """An empty training list is a DataError before any run folder is written."""
+    if not items:
+        raise DataError(f"split {data.split} of {data.root} lists no training videos")
+
+
+def _check_eval_splits(cfg) -> None:
+    """A missing test or probe split fails before anything is written, not after training."""
+    for s in [*cfg.eval.splits, *([cfg.eval.probe_split] if cfg.eval.probe_split else [])]:
+        load_split(cfg.data, s)
 
 
 def _finish(run: RunDir, results: dict) -> dict:
@@ -220,10 +259,12 @@ def _finish(run: RunDir, results: dict) -> dict:
 
 def pretrain(cfg: PretrainConfig) -> dict:
     """Self-supervised pretraining (MoCo / MoCo+HN / MoCo+BE). Writes `backbone.pt`."""
+    check_settings(cfg)
     device = resolve_device(cfg.run.device)
     dist.setup(device)
     _set_determinism(cfg.run)
     video_root, split = load_split(cfg.data)
+    _require_videos(split.train, cfg.data)
     torch.manual_seed(cfg.run.seed)
     model = prepare_model(MoCo(cfg.model, cfg.method), cfg.run, device)
     if cfg.run.compile:
@@ -317,6 +358,7 @@ def probe(backbone: nn.Module, cfg, device: torch.device, run: RunDir | None = N
 def finetune(cfg: FinetuneConfig) -> dict:
     """Supervised training of a classifier (from a pretrained backbone or from scratch),
     then 10-clip testing. Writes `classifier.pt`."""
+    check_settings(cfg)
     device = resolve_device(cfg.run.device)
     dist.setup(device)
     _set_determinism(cfg.run)
@@ -325,6 +367,8 @@ def finetune(cfg: FinetuneConfig) -> dict:
     if cfg.init:
         load_backbone_weights(backbone, cfg.init)
     _, split = load_split(cfg.data)
+    _require_videos(split.train, cfg.data)
+    _check_eval_splits(cfg)
     model = prepare_model(Classifier(backbone, len(split.classes), cfg.model.dropout), cfg.run, device)
     run, _ = open_run(cfg, "finetune")
     ds, _ = _labeled(cfg, None, "train", run, train=True, static=cfg.static)
@@ -374,10 +418,14 @@ def evaluate_run(cfg) -> dict:
         first = str(err).splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit model {cfg.model}: {first}") from None
     load_split(cfg.data)  # fail early on a bad data config
+    _check_eval_splits(cfg)
     model = prepare_model(model, cfg.run, device)
-    results = evaluate_splits(model, cfg, device, None, cfg.static)
     out = Path(cfg.run.out)
     out.mkdir(parents=True, exist_ok=True)
+    skips = RunDir(out, {}, "evaluate")  # only its skip log: out/skipped.jsonl
+    (out / "skipped.jsonl").unlink(missing_ok=True)  # this evaluation's skips, not an older one's
+    results = evaluate_splits(model, cfg, device, skips, cfg.static)
+    results["skipped_videos"] = len(skips.skipped())
     from bepaper.runs import atomic_write_json
 
     atomic_write_json(out / "evaluation.json", {"checkpoint": str(path), **results})

@@ -20,7 +20,7 @@ from bepaper.config import DataConfig
 from bepaper.data.sampling import clip_indices, hard_negative_start, random_start, uniform_starts
 from bepaper.data.splits import DATASETS, Split, VideoItem
 from bepaper.errors import ConfigError, DataError, VideoError
-from bepaper.video import open_video
+from bepaper.video import BACKENDS, open_video
 
 SkipFn = Callable[[str, str], None]
 
@@ -41,6 +41,8 @@ def split_location(cfg: DataConfig) -> tuple[Path, Path]:
 
 def load_split(cfg: DataConfig, split: int | None = None) -> tuple[Path, Split]:
     """Parse the split files named by a data config. Returns (video_root, split)."""
+    if cfg.backend not in BACKENDS:  # checked here, before a run writes anything
+        raise ConfigError(f"unknown video backend '{cfg.backend}'; choose from {list(BACKENDS)}")
     video_root, split_dir = split_location(cfg)
     name = "ucf101" if cfg.dataset == "synthbias" else cfg.dataset
     if name not in DATASETS:
@@ -99,6 +101,13 @@ class _ClipSource(Dataset):
             frames = _square(reader.get(idx.tolist()), self.cfg.load_size)
         finally:
             reader.close()
+        S = self.cfg.load_size
+        if frames.shape != (len(idx), S, S, 3) or frames.dtype != np.uint8:
+            # e.g. 4 channels from a decoder bug: skip here rather than fail the whole batch
+            raise VideoError(
+                reader.path,
+                f"decoded frames are {frames.dtype} {frames.shape[1:]}, not uint8 ({S}, {S}, 3)",
+            )
         return [frames[i * T : (i + 1) * T] for i in range(len(starts))]
 
     def _skip(self, item: VideoItem, err: Exception) -> None:
