@@ -21,7 +21,9 @@ from bepaper.methods.moco import MoCo
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--backbone", default="r3d18")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--size", type=int, default=112, help="crop side fed to the network")
@@ -44,8 +46,10 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
     torch.manual_seed(0)
-    model = MoCo(ModelConfig(backbone=a.backbone, width=a.width),
-                 MethodConfig(name="moco_be", queue_size=a.queue)).to(dev)
+    model = MoCo(
+        ModelConfig(backbone=a.backbone, width=a.width),
+        MethodConfig(name="moco_be", queue_size=a.queue),
+    ).to(dev)
     if a.channels_last:
         model.to(memory_format=torch.channels_last_3d)
     if a.compile:
@@ -58,7 +62,9 @@ def main() -> None:
     mem = torch.channels_last_3d if a.channels_last else torch.contiguous_format
 
     def step() -> None:
-        x_o, x_v, x_h = (train_view(c, aug).contiguous(memory_format=mem) for c in (clips, clips, hard))
+        x_o, x_v, x_h = (
+            train_view(c, aug).contiguous(memory_format=mem) for c in (clips, clips, hard)
+        )
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda and a.precision == "bf16"):
             loss, _ = model(x_o, x_v, x_h)
         opt.zero_grad(set_to_none=True)
@@ -78,10 +84,12 @@ def main() -> None:
     ms = (time.perf_counter() - t0) / a.steps * 1000
     name = torch.cuda.get_device_name(dev) if cuda else f"CPU x{torch.get_num_threads()} threads"
     mem_gb = torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else float("nan")
-    print(f"{name} | torch {torch.__version__} | {a.backbone} {a.size}px T={a.frames} B={a.batch} "
-          f"{a.precision}{' channels_last' if a.channels_last else ''}{' compile' if a.compile else ''}: "
-          f"{ms:.1f} ms/step, {a.batch * 1000 / ms:.0f} samples/s, "
-          f"{3 * a.batch * 1000 / ms:.0f} clips/s, peak {mem_gb:.1f} GiB")
+    print(
+        f"{name} | torch {torch.__version__} | {a.backbone} {a.size}px T={a.frames} B={a.batch} "
+        f"{a.precision}{' channels_last' * a.channels_last}{' compile' * a.compile}: "
+        f"{ms:.1f} ms/step, {a.batch * 1000 / ms:.0f} samples/s, "
+        f"{3 * a.batch * 1000 / ms:.0f} clips/s, peak {mem_gb:.1f} GiB"
+    )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,10 @@ def warp(x: Tensor, scale: Tensor, angle: Tensor, center: Tensor, size: int) -> 
     )  # B x 2 x 3
     grid = F.affine_grid(theta.to(x.dtype), [b, c * t, size, size], align_corners=False)
     out = F.grid_sample(
-        x.reshape(b, c * t, h, w), grid, mode="bilinear", padding_mode="reflection",
+        x.reshape(b, c * t, h, w),
+        grid,
+        mode="bilinear",
+        padding_mode="reflection",
         align_corners=False,
     )
     return out.view(b, c, t, size, size)
@@ -64,8 +67,12 @@ def _rotate_hue(x: Tensor, shift: Tensor) -> Tensor:
     cos, sin = torch.cos(ang), torch.sin(ang)
     one, zero = torch.ones_like(cos), torch.zeros_like(cos)
     rot = torch.stack(
-        [torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
-         torch.stack([zero, sin, cos], 1)], 1
+        [
+            torch.stack([one, zero, zero], 1),
+            torch.stack([zero, cos, -sin], 1),
+            torch.stack([zero, sin, cos], 1),
+        ],
+        1,
     )  # B x 3 x 3
     m = from_yiq @ rot @ to_yiq  # B x 3 x 3
     return torch.einsum("bij,bjthw->bithw", m.to(x.dtype), x)
@@ -90,7 +97,9 @@ def color_jitter(x: Tensor, cfg: AugmentConfig, generator: torch.Generator | Non
     return torch.where(apply, y.clamp(0, 1), x)
 
 
-def train_view(clips: Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None) -> Tensor:
+def train_view(
+    clips: Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None
+) -> Tensor:
     """One augmented view of each clip: uint8 (B, T, H, W, C) or float (B, C, T, H, W) in
     [0, 1] → normalised float (B, C, T, S, S). Every clip gets its own crop, rotation and
     jitter, shared by all its frames."""

@@ -61,7 +61,9 @@ def distract(
         raise ValueError(f"distract expects (B, C, T, H, W) clips, got shape {tuple(x.shape)}")
     b, _, t = x.shape[:3]
     if lam is None:
-        lam = draw_lambda(b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator)
+        lam = draw_lambda(
+            b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator
+        )
     elif not torch.is_tensor(lam):
         lam = torch.full((b,), float(lam))
     if frame is None:
@@ -77,7 +79,9 @@ def distract(
 # ---------------------------------------------------------------- Table 4 variants
 
 
-def gaussian_noise(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None) -> Tensor:
+def gaussian_noise(
+    x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None
+) -> Tensor:
     """The same white-noise image added to every frame of a clip, scaled by λ ~ U[0, γ]."""
     b, c, _, h, w = x.shape
     noise = torch.randn((b, c, 1, h, w), device=x.device, generator=generator).to(x.dtype)
@@ -88,18 +92,24 @@ def gaussian_noise(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator 
 def _other_video(b: int, device, generator) -> Tensor:
     """A permutation-free partner for each sample: sample i is paired with (i + s) mod B,
     s in [1, B), so no clip is paired with itself."""
-    shift = int(torch.randint(1, max(b, 2), (1,), generator=generator, device=device)) if b > 1 else 0
+    shift = (
+        int(torch.randint(1, max(b, 2), (1,), generator=generator, device=device)) if b > 1 else 0
+    )
     return (torch.arange(b, device=device) + shift) % b
 
 
-def video_mixup(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None) -> Tensor:
+def video_mixup(
+    x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None
+) -> Tensor:
     """Two videos interpolated frame by frame: (1 - λ) x_i + λ x_j (another clip of the batch)."""
     b = x.shape[0]
     lam = _per_sample(draw_lambda(b, gamma, device=x.device, generator=generator), x)
     return (1 - lam) * x + lam * x[_other_video(b, x.device, generator)]
 
 
-def video_cutmix(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None) -> Tensor:
+def video_cutmix(
+    x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None
+) -> Tensor:
     """A square region of every frame replaced by the same region of another clip of the
     batch; the region's area fraction is λ ~ U[0, γ] (one region per batch)."""
     b, _, _, h, w = x.shape
@@ -113,7 +123,9 @@ def video_cutmix(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | 
     return out
 
 
-def inter_video_frame(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None) -> Tensor:
+def inter_video_frame(
+    x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None
+) -> Tensor:
     """Like BE, but the static frame comes from another clip of the batch."""
     b, _, t = x.shape[:3]
     partner = _other_video(b, x.device, generator)
@@ -123,7 +135,9 @@ def inter_video_frame(x: Tensor, gamma: float = 0.3, *, generator: torch.Generat
     return (1 - lam) * x + lam * static
 
 
-def intra_video_frame(x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None) -> Tensor:
+def intra_video_frame(
+    x: Tensor, gamma: float = 0.3, *, generator: torch.Generator | None = None
+) -> Tensor:
     """BE itself (Table 4's last row)."""
     return distract(x, gamma, generator=generator)
 

@@ -31,27 +31,48 @@ EPILOG = """examples:
 
 
 def _config_command(sub, name: str, help_text: str) -> None:
-    p = sub.add_parser(name, help=help_text, description=help_text,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="Settings: see `bepaper config %s`." % name)
-    p.add_argument("--config", action="append", default=[], metavar="FILE",
-                   help="YAML file of settings (repeatable; later files win)")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value",
-                   help="override one setting, e.g. optim.lr=0.1 run.out=runs/x")
+    p = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Settings: see `bepaper config {name}`.",
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of settings (repeatable; later files win)",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="section.key=value",
+        help="override one setting, e.g. optim.lr=0.1 run.out=runs/x",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bepaper", description="Background Erasing (CVPR 2021), reproduced.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+        prog="bepaper",
+        description="Background Erasing (CVPR 2021), reproduced.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="generate SynthBias videos (UCF101 layout)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--preset", default="default", help="tiny | default | study (default: default)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
-    p.add_argument("--analogue", action="append", dest="analogues", metavar="NAME",
-                   help="ucf101like | hmdb51like | diving48like (repeatable; default: all)")
+    p.add_argument(
+        "--analogue",
+        action="append",
+        dest="analogues",
+        metavar="NAME",
+        help="ucf101like | hmdb51like | diving48like (repeatable; default: all)",
+    )
     p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
     p.add_argument("--writer", default="pyav", help="pyav | opencv (default: pyav)")
 
@@ -75,17 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
 def _schema(name: str):
     from bepaper import config
 
-    return {"pretrain": config.PretrainConfig, "finetune": config.FinetuneConfig,
-            "evaluate": config.EvaluateConfig, "study": config.StudyConfig}[name]
+    return {
+        "pretrain": config.PretrainConfig,
+        "finetune": config.FinetuneConfig,
+        "evaluate": config.EvaluateConfig,
+        "study": config.StudyConfig,
+    }[name]
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "synth":
         from bepaper.data.synthbias import ANALOGUES, generate
 
-        folders = generate(args.out, preset=args.preset, seed=args.seed,
-                           analogues=tuple(args.analogues or ANALOGUES), workers=args.workers,
-                           writer=args.writer)
+        folders = generate(
+            args.out,
+            preset=args.preset,
+            seed=args.seed,
+            analogues=tuple(args.analogues or ANALOGUES),
+            workers=args.workers,
+            writer=args.writer,
+        )
         for name, folder in folders.items():
             print(f"{name}: {folder}")
         return 0
@@ -94,8 +124,13 @@ def _run(args: argparse.Namespace) -> int:
         from bepaper.data.datasets import load_split
         from bepaper.data.prepare import check_dataset, format_report
 
-        data = DataConfig(dataset=args.dataset, root=args.root, split_dir=args.split_dir,
-                          split=args.split, backend=args.backend)
+        data = DataConfig(
+            dataset=args.dataset,
+            root=args.root,
+            split_dir=args.split_dir,
+            split=args.split,
+            backend=args.backend,
+        )
         video_root, split = load_split(data)
         report = check_dataset(video_root, split, backend=args.backend)
         print(format_report(report))

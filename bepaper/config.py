@@ -22,7 +22,9 @@ from bepaper.errors import ConfigError
 @dataclass
 class DataConfig:
     dataset: str = "synthbias"  # synthbias | ucf101 | hmdb51 | diving48 | kinetics400
-    root: str = "data/synthbias/default/ucf101like"  # the video root (SynthBias: an analogue folder)
+    root: str = (
+        "data/synthbias/default/ucf101like"  # the video root (SynthBias: an analogue folder)
+    )
     split_dir: str = ""  # split files; "" = <root>/splits (SynthBias) or <root>/.. conventions
     split: int = 1  # official split number (SynthBias: 1 = biased, 2 = unbiased)
     backend: str = "decord"  # decord | pyav | opencv | frames
@@ -95,7 +97,9 @@ class RunConfig:
 class EvalConfig:
     num_clips: int = 10  # clips per test video, averaged (paper: 10)
     splits: list[int] = field(default_factory=lambda: [1])  # test splits scored after training
-    probe_split: int = 0  # if > 0: linear probe trained on this split's train list, scored on its test list
+    probe_split: int = (
+        0  # if > 0: linear probe trained on this split's train list, scored on its test list
+    )
     probe_epochs: int = 100  # full-batch optimisation steps of the linear probe
 
 
@@ -150,14 +154,14 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise ConfigError(f"config key '{key}' is set twice (line {key_node.start_mark.line + 1})")
+            raise ConfigError(
+                f"config key '{key}' is set twice (line {key_node.start_mark.line + 1})"
+            )
         seen.add(key)
     return loader.construct_mapping(node, deep)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -175,7 +179,9 @@ def read_yaml(path: str | Path) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: a config must be a mapping of sections, got {type(data).__name__}"
+        )
     return data
 
 
@@ -216,7 +222,9 @@ def _merge(obj: Any, updates: dict, prefix: str = "") -> None:
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"config key '{full}' is a section; give a mapping, got {value!r}")
+                raise ConfigError(
+                    f"config key '{full}' is a section; give a mapping, got {value!r}"
+                )
             _merge(current, value, f"{full}.")
         else:
             setattr(obj, key, _check_type(value, hints[key], full))
@@ -283,9 +291,15 @@ class StudyConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # pretraining
     finetune_augment: AugmentConfig = field(default_factory=finetune_augment)  # fine-tuning, tests
     model: ModelConfig = field(default_factory=ModelConfig)
-    method: MethodConfig = field(default_factory=MethodConfig)  # shared settings; name is set per row
+    method: MethodConfig = field(
+        default_factory=MethodConfig
+    )  # shared settings; name is set per row
     pretrain: OptimConfig = field(default_factory=OptimConfig)
     finetune: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=45, lr=0.05))
-    supervised: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=45, lr=0.05))  # sanity nets
+    supervised: OptimConfig = field(
+        default_factory=lambda: OptimConfig(epochs=45, lr=0.05)
+    )  # sanity nets
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(splits=[1, 2], probe_split=2))
-    run: RunConfig = field(default_factory=RunConfig)  # device, amp, workers...; out/seed set per run
+    run: RunConfig = field(
+        default_factory=RunConfig
+    )  # device, amp, workers...; out/seed set per run

@@ -47,8 +47,14 @@ def video_outputs(
 ) -> tuple[Tensor, Tensor]:
     """Run `fn` on every clip of every test video. Returns (outputs B x n x X, labels B);
     skipped (unreadable) videos are left out."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+    )
     outs, labels = [], []
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         if batch is None:
@@ -56,7 +62,9 @@ def video_outputs(
         clips = batch["clip"].to(device, non_blocking=True)  # B x n x T x S x S x 3
         b, n = clips.shape[:2]
         x = eval_view(clips.flatten(0, 1), aug)  # B*n x 3 x T x S x S
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
+        ):
             y = fn(x)
         outs.append(y.float().view(b, n, -1).cpu())
         labels.append(batch["label"])
@@ -65,8 +73,9 @@ def video_outputs(
     return torch.cat(outs), torch.cat(labels)
 
 
-def accuracy(model: nn.Module, dataset: LabeledClips, aug: AugmentConfig, device: torch.device,
-             **kwargs) -> tuple[float, Tensor, Tensor]:
+def accuracy(
+    model: nn.Module, dataset: LabeledClips, aug: AugmentConfig, device: torch.device, **kwargs
+) -> tuple[float, Tensor, Tensor]:
     """Video top-1 of a classifier. Returns (top1, per-video scores N x C, labels N)."""
     model.eval()
     logits, labels = video_outputs(model, dataset, aug, device, **kwargs)
@@ -76,18 +85,27 @@ def accuracy(model: nn.Module, dataset: LabeledClips, aug: AugmentConfig, device
     return top1(scores, labels), scores, labels
 
 
-def features(backbone: nn.Module, dataset: LabeledClips, aug: AugmentConfig,
-             device: torch.device, **kwargs) -> tuple[Tensor, Tensor]:
+def features(
+    backbone: nn.Module, dataset: LabeledClips, aug: AugmentConfig, device: torch.device, **kwargs
+) -> tuple[Tensor, Tensor]:
     """Frozen features: the backbone's map, average-pooled, averaged over a video's clips."""
     backbone.eval()
-    feats, labels = video_outputs(lambda x: backbone(x).mean(dim=(2, 3, 4)), dataset, aug,
-                                  device, **kwargs)
+    feats, labels = video_outputs(
+        lambda x: backbone(x).mean(dim=(2, 3, 4)), dataset, aug, device, **kwargs
+    )
     return feats.mean(dim=1), labels
 
 
-def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
-                 num_classes: int, steps: int = 100, weight_decay: float = 1e-3,
-                 seed: int = 0) -> float:
+def linear_probe(
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+    num_classes: int,
+    steps: int = 100,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+) -> float:
     """Fit a multinomial logistic regression (full-batch L-BFGS) on standardised training
     features; return its top-1 on the test features."""
     mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True) + 1e-6

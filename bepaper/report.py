@@ -42,7 +42,11 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def machine() -> str:
-    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    dev = (
+        torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f"CPU ({platform.processor() or platform.machine()})"
+    )
     import os
 
     return f"{dev}, {os.cpu_count()} cores, torch {torch.__version__}"
@@ -61,26 +65,40 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     stem = f"synthbias_{study.synth_preset}"
     summary = summarize(rows)
     status = "" if info.get("complete") else " (PARTIAL: the study was still running)"
-    lines = [f"# SynthBias `{study.synth_preset}`: MoCo vs MoCo+BE{status}", "",
-             f"Measured on {machine()}; seeds {sorted({r['seed'] for r in rows})}; "
-             f"{info['total_seconds']:.0f} s in this invocation (finished runs are reused).",
-             f"Top-1 in %, mean ± std over seeds. {info['classes']} classes: chance is "
-             f"{100 / info['classes']:.1f}%.", "",
-             "| method | " + " | ".join(METRICS.values()) + " |",
-             "|---|" + "---|" * len(METRICS)]
+    lines = [
+        f"# SynthBias `{study.synth_preset}`: MoCo vs MoCo+BE{status}",
+        "",
+        f"Measured on {machine()}; seeds {sorted({r['seed'] for r in rows})}; "
+        f"{info['total_seconds']:.0f} s in this invocation (finished runs are reused).",
+        f"Top-1 in %, mean ± std over seeds. {info['classes']} classes: chance is "
+        f"{100 / info['classes']:.1f}%.",
+        "",
+        "| method | " + " | ".join(METRICS.values()) + " |",
+        "|---|" + "---|" * len(METRICS),
+    ]
     for line in summary:
         cells = [f"{line[k][0]:.1f} ± {line[k][1]:.1f}" for k in METRICS]
-        lines.append(f"| {LABELS.get(line['method'], line['method'])} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {LABELS.get(line['method'], line['method'])} | " + " | ".join(cells) + " |"
+        )
     if sanity:
-        lines += ["", "## Sanity checks of the benchmark (seed %d)" % study.seeds[0], "",
-                  "| check | biased test | unbiased test | motion probe |", "|---|---|---|---|"]
-        st, sb, su = sanity["static"], sanity["supervised_biased"], sanity["supervised_unbiased"]
         lines += [
-            f"| static-frame net (one frame repeated), trained on biased train | {_pct(st.get('1'))} | {_pct(st.get('2'))} | — |",
-            f"| supervised from scratch on biased train | {_pct(sb.get('1'))} | {_pct(sb.get('2'))} | {_pct(sb.get('probe'))} |",
-            f"| supervised from scratch on unbiased probe-train | {_pct(su.get('1'))} | {_pct(su.get('2'))} | {_pct(su.get('probe'))} |",
-            f"| untrained encoder | — | — | {_pct(sanity['untrained_probe'])} |",
+            "",
+            f"## Sanity checks of the benchmark (seed {study.seeds[0]})",
+            "",
+            "| check | biased test | unbiased test | motion probe |",
+            "|---|---|---|---|",
         ]
+        st, sb, su = sanity["static"], sanity["supervised_biased"], sanity["supervised_unbiased"]
+        checks = [
+            ("static-frame net (one frame repeated), trained on biased train", st, None),
+            ("supervised from scratch on biased train", sb, sb.get("probe")),
+            ("supervised from scratch on unbiased probe-train", su, su.get("probe")),
+        ]
+        for name, res, probe in checks:
+            cells = [_pct(res.get("1")), _pct(res.get("2")), _pct(probe)]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| untrained encoder | — | — | {_pct(sanity['untrained_probe'])} |")
     md = fig_dir / f"{stem}_table.md"
     atomic_write_text(md, "\n".join(lines) + "\n")
     csv_path = fig_dir / f"{stem}_table.csv"
@@ -88,8 +106,14 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     w = csv.writer(buf)
     w.writerow(["method", "seeds", *[f"{k}_mean" for k in METRICS], *[f"{k}_std" for k in METRICS]])
     for line in summary:
-        w.writerow([line["method"], line["seeds"], *[f"{line[k][0]:.2f}" for k in METRICS],
-                    *[f"{line[k][1]:.2f}" for k in METRICS]])
+        w.writerow(
+            [
+                line["method"],
+                line["seeds"],
+                *[f"{line[k][0]:.2f}" for k in METRICS],
+                *[f"{line[k][1]:.2f}" for k in METRICS],
+            ]
+        )
     atomic_write_text(csv_path, buf.getvalue())
     raw = fig_dir / f"{stem}_results.json"
     atomic_write_json(raw, {"machine": machine(), "info": info, "sanity": sanity, "rows": rows})
@@ -108,16 +132,32 @@ def plot_study(rows: list[dict], sanity: dict, path: Path, title: str) -> None:
 
     keys = ["biased_top1", "unbiased_top1", "pretrain_probe_top1"]
     pairs = [(r, k) for r in rows for k in keys if r[k] is not None]
-    data = {"method": [LABELS.get(r["method"], r["method"]) for r, _ in pairs],
-            "metric": [METRICS[k] for _, k in pairs],
-            "top-1 (%)": [100 * r[k] for r, k in pairs]}
+    data = {
+        "method": [LABELS.get(r["method"], r["method"]) for r, _ in pairs],
+        "metric": [METRICS[k] for _, k in pairs],
+        "top-1 (%)": [100 * r[k] for r, k in pairs],
+    }
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.barplot(data=data, x="metric", y="top-1 (%)", hue="method", errorbar="sd", ax=ax, alpha=0.8)
-    sns.stripplot(data=data, x="metric", y="top-1 (%)", hue="method", dodge=True, ax=ax,
-                  palette="dark:black", size=3, legend=False)
+    sns.stripplot(
+        data=data,
+        x="metric",
+        y="top-1 (%)",
+        hue="method",
+        dodge=True,
+        ax=ax,
+        palette="dark:black",
+        size=3,
+        legend=False,
+    )
     if sanity and sanity.get("untrained_probe") is not None:
-        ax.axhline(100 * sanity["untrained_probe"], ls="--", c="grey", lw=1,
-                   label="untrained encoder, probe")
+        ax.axhline(
+            100 * sanity["untrained_probe"],
+            ls="--",
+            c="grey",
+            lw=1,
+            label="untrained encoder, probe",
+        )
     ax.set_ylim(0, 100)
     ax.set_xlabel("")
     ax.set_title(title, fontsize=9)
@@ -125,6 +165,3 @@ def plot_study(rows: list[dict], sanity: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-

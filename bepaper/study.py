@@ -20,11 +20,11 @@ import torch
 
 from bepaper import report
 from bepaper.config import FinetuneConfig, PretrainConfig, StudyConfig, to_dict
+from bepaper.data.datasets import load_split
 from bepaper.data.synthbias import generate
 from bepaper.errors import BepaperError
 from bepaper.methods.moco import METHODS
 from bepaper.models import build_backbone
-from bepaper.data.datasets import load_split
 from bepaper.runs import RunDir, atomic_write_json
 from bepaper.train import finetune, load_backbone_weights, pretrain, probe, resolve_device
 
@@ -35,19 +35,35 @@ def _run_cfg(study: StudyConfig, out: Path, seed: int):
 
 def pretrain_config(study: StudyConfig, method: str, seed: int) -> PretrainConfig:
     return PretrainConfig(
-        data=study.data, augment=study.augment, model=study.model,
-        method=dataclasses.replace(study.method, name=method), optim=study.pretrain,
+        data=study.data,
+        augment=study.augment,
+        model=study.model,
+        method=dataclasses.replace(study.method, name=method),
+        optim=study.pretrain,
         run=_run_cfg(study, Path(study.out) / f"pretrain_{method}_s{seed}", seed),
     )
 
 
-def finetune_config(study: StudyConfig, name: str, seed: int, *, init: str = "",
-                    split: int = 1, static: bool = False, optim=None) -> FinetuneConfig:
+def finetune_config(
+    study: StudyConfig,
+    name: str,
+    seed: int,
+    *,
+    init: str = "",
+    split: int = 1,
+    static: bool = False,
+    optim=None,
+) -> FinetuneConfig:
     data = dataclasses.replace(study.data, split=split)
     return FinetuneConfig(
-        data=data, augment=study.finetune_augment, model=study.model,
-        optim=optim or study.finetune, eval=study.eval,
-        run=_run_cfg(study, Path(study.out) / name, seed), init=init, static=static,
+        data=data,
+        augment=study.finetune_augment,
+        model=study.model,
+        optim=optim or study.finetune,
+        eval=study.eval,
+        run=_run_cfg(study, Path(study.out) / name, seed),
+        init=init,
+        static=static,
     )
 
 
@@ -69,14 +85,16 @@ def sanity_checks(study: StudyConfig) -> dict:
     out["static"] = r["test_top1"]
     r = _cached(finetune, finetune_config(study, "sanity_supervised_biased", seed, optim=sup))
     out["supervised_biased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
-    r = _cached(finetune, finetune_config(study, "sanity_supervised_unbiased", seed, split=2,
-                                          optim=sup))
+    r = _cached(
+        finetune, finetune_config(study, "sanity_supervised_unbiased", seed, split=2, optim=sup)
+    )
     out["supervised_unbiased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
     cfg = finetune_config(study, "sanity_untrained", seed)
     torch.manual_seed(seed)
     untrained = build_backbone(study.model.backbone, study.model.width)
-    out["untrained_probe"] = probe(untrained.to(resolve_device(study.run.device)), cfg,
-                                   resolve_device(study.run.device))
+    out["untrained_probe"] = probe(
+        untrained.to(resolve_device(study.run.device)), cfg, resolve_device(study.run.device)
+    )
     return out
 
 
@@ -90,16 +108,23 @@ def compare(study: StudyConfig, on_row=None) -> list[dict]:
                 raise BepaperError(f"unknown method '{method}'; choose from {sorted(METHODS)}")
             pcfg = pretrain_config(study, method, seed)
             p = _cached(pretrain, pcfg)
-            f = _cached(finetune, finetune_config(study, f"finetune_{method}_s{seed}", seed,
-                                                  init=pcfg.run.out))
-            rows.append({
-                "method": method, "seed": seed,
-                "biased_top1": f["test_top1"].get("1"), "unbiased_top1": f["test_top1"].get("2"),
-                "probe_top1": f.get("probe_top1"),  # probe of the fine-tuned backbone
-                "pretrain_probe_top1": _pretrain_probe(study, Path(pcfg.run.out), seed),
-                "pretrain_loss": p["final"].get("loss"), "pretrain_seconds": p["seconds"],
-                "finetune_seconds": f["seconds"],
-            })
+            f = _cached(
+                finetune,
+                finetune_config(study, f"finetune_{method}_s{seed}", seed, init=pcfg.run.out),
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "biased_top1": f["test_top1"].get("1"),
+                    "unbiased_top1": f["test_top1"].get("2"),
+                    "probe_top1": f.get("probe_top1"),  # probe of the fine-tuned backbone
+                    "pretrain_probe_top1": _pretrain_probe(study, Path(pcfg.run.out), seed),
+                    "pretrain_loss": p["final"].get("loss"),
+                    "pretrain_seconds": p["seconds"],
+                    "finetune_seconds": f["seconds"],
+                }
+            )
             if on_row is not None:
                 on_row(rows)
     return rows
@@ -122,13 +147,22 @@ def _pretrain_probe(study: StudyConfig, run_dir: Path, seed: int) -> float:
 def run_study(study: StudyConfig) -> dict:
     """The whole main job. Returns what it wrote and measured."""
     t0 = time.time()
-    folders = generate(Path(study.synth_root) / study.synth_preset, preset=study.synth_preset,
-                       seed=0, analogues=("ucf101like",), writer=study.synth_writer,
-                       workers=study.synth_workers)
-    study = dataclasses.replace(study, data=dataclasses.replace(
-        study.data, dataset="synthbias", root=str(folders["ucf101like"])))
-    info = {"synth_seconds": round(time.time() - t0, 1),
-            "classes": len(load_split(study.data)[1].classes)}
+    folders = generate(
+        Path(study.synth_root) / study.synth_preset,
+        preset=study.synth_preset,
+        seed=0,
+        analogues=("ucf101like",),
+        writer=study.synth_writer,
+        workers=study.synth_workers,
+    )
+    study = dataclasses.replace(
+        study,
+        data=dataclasses.replace(study.data, dataset="synthbias", root=str(folders["ucf101like"])),
+    )
+    info = {
+        "synth_seconds": round(time.time() - t0, 1),
+        "classes": len(load_split(study.data)[1].classes),
+    }
     sanity = sanity_checks(study) if study.sanity else {}
 
     def write(rows: list[dict], complete: bool = False) -> list[Path]:

@@ -22,7 +22,12 @@ from tqdm.auto import tqdm
 
 from bepaper import distributed as dist
 from bepaper.augment import train_view
-from bepaper.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_epoch_checkpoint
+from bepaper.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_epoch_checkpoint,
+)
 from bepaper.config import (
     FinetuneConfig,
     OptimConfig,
@@ -64,8 +69,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 # Settings that must be positive (or, for the second list, at least zero).
-_POSITIVE = ("data.num_frames", "data.stride", "data.load_size", "augment.crop_size",
-             "model.width", "optim.epochs", "optim.batch_size", "run.keep_checkpoints")
+_POSITIVE = (
+    "data.num_frames",
+    "data.stride",
+    "data.load_size",
+    "augment.crop_size",
+    "model.width",
+    "optim.epochs",
+    "optim.batch_size",
+    "run.keep_checkpoints",
+)
 _NON_NEGATIVE = ("data.workers", "run.max_steps")
 
 
@@ -92,8 +105,15 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def make_loader(ds: Dataset, batch_size: int, workers: int, seed: int, epoch: int,
-                device: torch.device, shuffle: bool = True) -> DataLoader:
+def make_loader(
+    ds: Dataset,
+    batch_size: int,
+    workers: int,
+    seed: int,
+    epoch: int,
+    device: torch.device,
+    shuffle: bool = True,
+) -> DataLoader:
     """A loader whose order depends only on (seed, epoch); per-process under torchrun."""
     per_proc = max(1, batch_size // dist.world_size())
     if dist.world_size() > 1:
@@ -103,8 +123,13 @@ def make_loader(ds: Dataset, batch_size: int, workers: int, seed: int, epoch: in
         g = torch.Generator().manual_seed(epoch_seed(seed, epoch, 1))
         sampler = RandomSampler(ds, generator=g) if shuffle else None
     return DataLoader(
-        ds, batch_size=per_proc, sampler=sampler, num_workers=workers, collate_fn=collate,
-        pin_memory=device.type == "cuda", drop_last=len(ds) >= 2 * per_proc,
+        ds,
+        batch_size=per_proc,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        drop_last=len(ds) >= 2 * per_proc,
     )
 
 
@@ -116,7 +141,9 @@ def prepare_model(model: nn.Module, run: RunConfig, device: torch.device) -> nn.
 
 
 def _autocast(run: RunConfig, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.amp and device.type == "cuda")
+    return torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=run.amp and device.type == "cuda"
+    )
 
 
 def _set_determinism(run: RunConfig) -> None:
@@ -170,7 +197,8 @@ def _fit(
     train_model = model
     if dist.world_size() > 1:
         train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False,
         )
     for epoch in range(start, optim.epochs):
@@ -182,8 +210,12 @@ def _fit(
         loader = make_loader(dataset, optim.batch_size, cfg.data.workers, runc.seed, epoch, device)
         train_model.train()
         t0, steps, total, sums = time.time(), 0, torch.zeros((), device=device), {}
-        bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{optim.epochs}", leave=False,
-                   disable=not (runc.progress and dist.is_main()))
+        bar = tqdm(
+            loader,
+            desc=f"{desc} {epoch + 1}/{optim.epochs}",
+            leave=False,
+            disable=not (runc.progress and dist.is_main()),
+        )
         for batch in bar:
             if batch is None:
                 continue
@@ -214,8 +246,11 @@ def _fit(
                 f"{dataset.video_root} were skipped; reasons in {run.path / 'skipped.jsonl'}"
             )
         last = {
-            "epoch": epoch + 1, "loss": float(total) / steps, "lr": lr_at(optim, epoch),
-            "steps": steps, "seconds": round(time.time() - t0, 2),
+            "epoch": epoch + 1,
+            "loss": float(total) / steps,
+            "lr": lr_at(optim, epoch),
+            "steps": steps,
+            "seconds": round(time.time() - t0, 2),
             **{k: float(v) / steps for k, v in sums.items()},
         }
         if dist.is_main():
@@ -223,12 +258,21 @@ def _fit(
             # drops (truncate_log) and redoes; the other order would lose the record.
             run.log(last)
             save_epoch_checkpoint(
-                run.ckpt_dir, epoch + 1,
-                {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "config": to_dict(cfg), "metrics": last},
+                run.ckpt_dir,
+                epoch + 1,
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "config": to_dict(cfg),
+                    "metrics": last,
+                },
                 keep=runc.keep_checkpoints,
             )
-            line = f"{desc} epoch {epoch + 1}/{optim.epochs}: loss {last['loss']:.4f} ({last['seconds']} s)"
+            line = (
+                f"{desc} epoch {epoch + 1}/{optim.epochs}: "
+                f"loss {last['loss']:.4f} ({last['seconds']} s)"
+            )
             run.note(line)
             if runc.progress:
                 tqdm.write(line)
@@ -270,8 +314,14 @@ def pretrain(cfg: PretrainConfig) -> dict:
     if cfg.run.compile:
         model.encoder_q.backbone = torch.compile(model.encoder_q.backbone)
     run, _ = open_run(cfg, "pretrain")
-    ds = PretrainClips(video_root, split.train, cfg.data, on_skip=run.record_skip,
-                       seed=cfg.run.seed, hard_gap=cfg.method.hard_gap)
+    ds = PretrainClips(
+        video_root,
+        split.train,
+        cfg.data,
+        on_skip=run.record_skip,
+        seed=cfg.run.seed,
+        hard_gap=cfg.method.hard_gap,
+    )
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
 
     def step(m: nn.Module, batch: dict, gen: torch.Generator) -> tuple[Tensor, dict]:
@@ -291,8 +341,9 @@ def pretrain(cfg: PretrainConfig) -> dict:
     last = _fit(run, cfg, model, step, ds, device, "pretrain")
     backbone = getattr(model.encoder_q.backbone, "_orig_mod", model.encoder_q.backbone)
     if dist.is_main():
-        save_checkpoint(run.path / "backbone.pt",
-                        {"backbone": backbone.state_dict(), "config": to_dict(cfg)})
+        save_checkpoint(
+            run.path / "backbone.pt", {"backbone": backbone.state_dict(), "config": to_dict(cfg)}
+        )
     return _finish(run, {"final": last, "seconds": round(time.time() - t0, 1)})
 
 
@@ -317,26 +368,52 @@ def load_backbone_weights(backbone: nn.Module, source: str | Path) -> None:
         )
 
 
-def _labeled(cfg, split_no: int | None, subset: str, run: RunDir | None, *, train: bool,
-             static: bool = False, num_clips: int = 10) -> tuple[LabeledClips, int]:
+def _labeled(
+    cfg,
+    split_no: int | None,
+    subset: str,
+    run: RunDir | None,
+    *,
+    train: bool,
+    static: bool = False,
+    num_clips: int = 10,
+) -> tuple[LabeledClips, int]:
     """A labelled dataset over the `subset` ("train" or "test") list of a split; `train`
     picks random training clips, else `num_clips` uniform test clips."""
     video_root, split = load_split(cfg.data, split_no)
     items = split.train if subset == "train" else split.test
-    ds = LabeledClips(video_root, items, cfg.data, on_skip=run.record_skip if run else None,
-                      seed=cfg.run.seed, train=train, num_clips=num_clips, static=static)
+    ds = LabeledClips(
+        video_root,
+        items,
+        cfg.data,
+        on_skip=run.record_skip if run else None,
+        seed=cfg.run.seed,
+        train=train,
+        num_clips=num_clips,
+        static=static,
+    )
     return ds, len(split.classes)
 
 
-def evaluate_splits(model: Classifier, cfg, device: torch.device, run: RunDir | None,
-                    static: bool = False) -> dict:
+def evaluate_splits(
+    model: Classifier, cfg, device: torch.device, run: RunDir | None, static: bool = False
+) -> dict:
     """10-clip top-1 on each split listed in cfg.eval.splits, plus the linear probe."""
     out: dict = {"test_top1": {}}
     for s in cfg.eval.splits:
-        ds, _ = _labeled(cfg, s, "test", run, train=False, static=static,
-                         num_clips=cfg.eval.num_clips)
-        acc, _, _ = accuracy(model, ds, cfg.augment, device, workers=cfg.data.workers,
-                             amp=cfg.run.amp, progress=cfg.run.progress, desc=f"test split {s}")
+        ds, _ = _labeled(
+            cfg, s, "test", run, train=False, static=static, num_clips=cfg.eval.num_clips
+        )
+        acc, _, _ = accuracy(
+            model,
+            ds,
+            cfg.augment,
+            device,
+            workers=cfg.data.workers,
+            amp=cfg.run.amp,
+            progress=cfg.run.progress,
+            desc=f"test split {s}",
+        )
         out["test_top1"][str(s)] = acc
     if cfg.eval.probe_split:
         out["probe_top1"] = probe(model.backbone, cfg, device, run)
@@ -369,7 +446,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     _, split = load_split(cfg.data)
     _require_videos(split.train, cfg.data)
     _check_eval_splits(cfg)
-    model = prepare_model(Classifier(backbone, len(split.classes), cfg.model.dropout), cfg.run, device)
+    model = prepare_model(
+        Classifier(backbone, len(split.classes), cfg.model.dropout), cfg.run, device
+    )
     run, _ = open_run(cfg, "finetune")
     ds, _ = _labeled(cfg, None, "train", run, train=True, static=cfg.static)
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
@@ -387,15 +466,13 @@ def finetune(cfg: FinetuneConfig) -> dict:
     t0 = time.time()
     last = _fit(run, cfg, model, step, ds, device, "finetune")
     if dist.is_main():
-        save_checkpoint(run.path / "classifier.pt",
-                        {"model": model.state_dict(), "config": to_dict(cfg),
-                         "classes": list(split.classes)})
+        save_checkpoint(
+            run.path / "classifier.pt",
+            {"model": model.state_dict(), "config": to_dict(cfg), "classes": list(split.classes)},
+        )
     results = {"final": last, "seconds": round(time.time() - t0, 1)}
     results.update(evaluate_splits(model, cfg, device, run, cfg.static))
     return _finish(run, results)
-
-
-
 
 
 def evaluate_run(cfg) -> dict:
@@ -410,8 +487,11 @@ def evaluate_run(cfg) -> dict:
     state = load_checkpoint(path)
     if "model" not in state or "classes" not in state:
         raise CheckpointError(f"{path}: not a classifier checkpoint (written by finetune)")
-    model = Classifier(build_backbone(cfg.model.backbone, cfg.model.width), len(state["classes"]),
-                       cfg.model.dropout)
+    model = Classifier(
+        build_backbone(cfg.model.backbone, cfg.model.width),
+        len(state["classes"]),
+        cfg.model.dropout,
+    )
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

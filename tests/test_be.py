@@ -80,4 +80,6 @@ def test_variants_keep_shape_and_change_the_clip(name):
 def test_distract_on_cuda_matches_cpu():
     x = torch.rand(4, 3, 8, 16, 16)
     lam, k = torch.tensor([0.1, 0.2, 0.0, 0.3]), torch.tensor([1, 2, 3, 4])
-    torch.testing.assert_close(distract(x.cuda(), lam=lam, frame=k).cpu(), distract(x, lam=lam, frame=k))
+    torch.testing.assert_close(
+        distract(x.cuda(), lam=lam, frame=k).cpu(), distract(x, lam=lam, frame=k)
+    )

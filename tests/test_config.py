@@ -19,8 +19,18 @@ from bepaper.errors import ConfigError
 
 def test_paper_defaults():
     p, f = PretrainConfig(), FinetuneConfig()
-    assert (p.optim.lr, p.optim.epochs, p.optim.weight_decay, p.optim.momentum) == (0.01, 50, 5e-4, 0.9)
-    assert (p.method.gamma, p.model.embed_dim, p.data.num_frames, p.data.stride) == (0.3, 128, 16, 4)
+    assert (p.optim.lr, p.optim.epochs, p.optim.weight_decay, p.optim.momentum) == (
+        0.01,
+        50,
+        5e-4,
+        0.9,
+    )
+    assert (p.method.gamma, p.model.embed_dim, p.data.num_frames, p.data.stride) == (
+        0.3,
+        128,
+        16,
+        4,
+    )
     assert (f.optim.lr, f.optim.epochs, f.eval.num_clips) == (0.05, 45, 10)
 
 

@@ -42,7 +42,7 @@ def test_momentum_update_formula():
             p.add_(1.0)
     before = [p.clone() for p in m.encoder_k.parameters()]
     m.momentum_update()
-    for pk, pq, b in zip(m.encoder_k.parameters(), m.encoder_q.parameters(), before):
+    for pk, pq, b in zip(m.encoder_k.parameters(), m.encoder_q.parameters(), before, strict=True):
         torch.testing.assert_close(pk, 0.9 * b + 0.1 * pq)
 
 

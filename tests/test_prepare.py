@@ -75,3 +75,16 @@ def test_clean_dataset_and_frame_folders(tmp_path, tiny_video):
 def test_missing_root_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="dataset folder not found"):
         check_dataset(tmp_path / "nowhere", SPLIT, progress=False)
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_avi_cut_near_its_end_is_reported_as_truncated(tmp_path, tiny_frames, write_video, backend):
+    # An AVI whose header declares 20 frames but whose tail is cut off: the first and last
+    # frames that remain still decode, so only the declared count reveals the damage.
+    full = write_video(tmp_path / "full.avi", tiny_frames, codec="mpeg4")
+    data = full.read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: int(len(data) * 0.8)])
+    split = Split(["A"], [VideoItem("full.avi", 0), VideoItem("cut.avi", 0)], [])
+    report = check_dataset(tmp_path, split, backend=backend, progress=False)
+    assert [p for p, _ in report.problems] == ["cut.avi"]
+    assert dict(report.problems)["cut.avi"].startswith("truncated: ")

@@ -294,7 +294,7 @@ def test_preset_sizes() -> None:
     d = sb.PRESETS["default"]["ucf101like"]
     assert (d.num_classes, d.videos_per_class, d.frame_size, d.num_frames) == (
         6,
-        (60, 12, 16, 12),
+        (60, 12, 40, 12),
         40,
         40,
     )

@@ -69,8 +69,14 @@ def _square(frames: np.ndarray, size: int) -> np.ndarray:
 class _ClipSource(Dataset):
     """Shared decoding for the datasets below."""
 
-    def __init__(self, video_root: Path, items: list[VideoItem], cfg: DataConfig,
-                 on_skip: SkipFn | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        video_root: Path,
+        items: list[VideoItem],
+        cfg: DataConfig,
+        on_skip: SkipFn | None = None,
+        seed: int = 0,
+    ) -> None:
         self.video_root = Path(video_root)
         self.items = list(items)
         self.cfg = cfg
@@ -147,8 +153,9 @@ class LabeledClips(_ClipSource):
     Figure 4): a random frame for training, the clip's middle frame for testing.
     """
 
-    def __init__(self, *args, train: bool = True, num_clips: int = 10, static: bool = False,
-                 **kwargs) -> None:
+    def __init__(
+        self, *args, train: bool = True, num_clips: int = 10, static: bool = False, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.train, self.num_clips, self.static = train, num_clips, static
 

@@ -26,16 +26,35 @@ class PrepareReport:
         return self.listed - self.missing - self.unreadable
 
 
+def _declared_frames(path: Path) -> int:
+    """The frame count a video file's container header declares (0 when unknown, when
+    PyAV is missing, or for frame folders)."""
+    if path.is_dir():
+        return 0
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return int(container.streams.video[0].frames or 0)
+    except Exception:  # noqa: BLE001 (any failure: no declared count to compare)
+        return 0
+
+
 def _probe(path: Path, backend: str) -> str | None:
-    """Why the video at `path` is unusable, or None if its first and last frames decode."""
+    """Why the video at `path` is unusable, or None if its first and last frames decode and
+    no more than one of the frames its header declares is missing."""
     try:
         reader = open_video(path, backend)
         try:
             reader.get([0, reader.num_frames - 1])
+            decodable = reader.num_frames
         finally:
             reader.close()
     except VideoError as err:
         return err.reason
+    declared = _declared_frames(path)
+    if declared - decodable > 1:
+        return f"truncated: {decodable} of {declared} declared frames decode"
     return None
 
 

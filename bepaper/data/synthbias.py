@@ -352,7 +352,7 @@ def _presets() -> dict[str, dict[str, SynthConfig]]:
         ),
         "default": analogues(
             dict(frame_size=40, num_frames=40),
-            ucf=(6, (60, 12, 16, 12)),
+            ucf=(6, (60, 12, 40, 12)),  # probe-train large enough to learn motion without bias
             hmdb=(5, (20, 8, 6, 6)),
             dive=(4, (24, 8, 4, 4)),
         ),

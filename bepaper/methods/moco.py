@@ -37,7 +37,9 @@ class Encoder(nn.Module):
     def __init__(self, model_cfg: ModelConfig) -> None:
         super().__init__()
         self.backbone = build_backbone(model_cfg.backbone, model_cfg.width)
-        self.head = ProjectionHead(self.backbone.out_channels, model_cfg.embed_dim, model_cfg.head_pool)
+        self.head = ProjectionHead(
+            self.backbone.out_channels, model_cfg.embed_dim, model_cfg.head_pool
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.backbone(x))
@@ -60,7 +62,9 @@ class MoCo(nn.Module):
         self.encoder_k = copy.deepcopy(self.encoder_q)
         for p in self.encoder_k.parameters():
             p.requires_grad_(False)
-        self.register_buffer("queue", F.normalize(torch.randn(cfg.queue_size, model_cfg.embed_dim), dim=1))
+        self.register_buffer(
+            "queue", F.normalize(torch.randn(cfg.queue_size, model_cfg.embed_dim), dim=1)
+        )
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()

@@ -6,7 +6,6 @@ Every backbone maps clips (B, 3, T, H, W) to a feature map (B, C, T', H', W') an
 
 from __future__ import annotations
 
-
 from torch import Tensor, nn
 from torchvision.models.video import r3d_18
 
@@ -73,6 +72,3 @@ class SmallR3D(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-
