@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 
@@ -85,16 +86,18 @@ def sanity_checks(study: StudyConfig) -> dict:
     out["static"] = r["test_top1"]
     r = _cached(finetune, finetune_config(study, "sanity_supervised_biased", seed, optim=sup))
     out["supervised_biased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
-    r = _cached(
-        finetune, finetune_config(study, "sanity_supervised_unbiased", seed, split=2, optim=sup)
-    )
+    # Trained without bias on the smaller probe-train list, for as many steps as the net above.
+    n_biased = len(load_split(study.data, 1)[1].train)
+    n_unbiased = len(load_split(study.data, 2)[1].train)
+    matched = dataclasses.replace(sup, epochs=math.ceil(sup.epochs * n_biased / n_unbiased))
+    cfg = finetune_config(study, "sanity_supervised_unbiased", seed, split=2, optim=matched)
+    r = _cached(finetune, cfg)
     out["supervised_unbiased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
-    cfg = finetune_config(study, "sanity_untrained", seed)
+    device = resolve_device(study.run.device)
     torch.manual_seed(seed)
-    untrained = build_backbone(study.model.backbone, study.model.width)
-    out["untrained_probe"] = probe(
-        untrained.to(resolve_device(study.run.device)), cfg, resolve_device(study.run.device)
-    )
+    untrained = build_backbone(study.model.backbone, study.model.width).to(device)
+    cfg = finetune_config(study, "sanity_untrained", seed)
+    out["untrained_probe"] = probe(untrained, cfg, device)
     return out
 
 
