@@ -118,12 +118,19 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     raw = fig_dir / f"{stem}_results.json"
     atomic_write_json(raw, {"machine": machine(), "info": info, "sanity": sanity, "rows": rows})
     png = fig_dir / f"{stem}_plot.png"
-    plot_study(rows, sanity, png, f"SynthBias {study.synth_preset} — {machine()}")
+    plot_study(
+        rows,
+        sanity,
+        png,
+        f"SynthBias {study.synth_preset} — {machine()}",
+        chance=100 / info["classes"],
+    )
     return [md, csv_path, raw, png]
 
 
-def plot_study(rows: list[dict], sanity: dict, path: Path, title: str) -> None:
-    """Bars (mean ± std) per method and metric, seeds as dots."""
+def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: float) -> None:
+    """Bars (mean ± std) per method and metric, seeds as dots; chance and the untrained
+    encoder's probe as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,6 +165,7 @@ def plot_study(rows: list[dict], sanity: dict, path: Path, title: str) -> None:
             lw=1,
             label="untrained encoder, probe",
         )
+    ax.axhline(chance, ls=":", c="black", lw=1, label="chance")
     ax.set_ylim(0, 100)
     ax.set_xlabel("")
     ax.set_title(title, fontsize=9)
