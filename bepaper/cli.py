@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         print(Path(result["written"][0]).read_text())
         return 0
-    print(json.dumps(fn(cfg), indent=2))
+    results = fn(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun
+        print(json.dumps(results, indent=2))
     return 0
 
 

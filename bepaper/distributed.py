@@ -43,6 +43,11 @@ def all_gather(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     if world_size() > 1:
         dist.all_reduce(x)

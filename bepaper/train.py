@@ -159,6 +159,7 @@ def _set_determinism(run: RunConfig) -> None:
 def open_run(cfg, command: str) -> tuple[RunDir, bool]:
     run = RunDir(cfg.run.out, to_dict(cfg), command)
     resumed = run.open() if dist.is_main() else False
+    dist.barrier()  # the folder exists before any process's loader logs a skipped video
     return run, resumed
 
 
@@ -247,7 +248,8 @@ def _fit(
             )
         last = {
             "epoch": epoch + 1,
-            "loss": float(total) / steps,
+            # mean over processes (DistributedSampler gives each the same number of steps)
+            "loss": float(dist.all_reduce_sum(total.clone())) / (steps * dist.world_size()),
             "lr": lr_at(optim, epoch),
             "steps": steps,
             "seconds": round(time.time() - t0, 2),
