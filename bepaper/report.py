@@ -65,11 +65,13 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     stem = f"synthbias_{study.synth_preset}"
     summary = summarize(rows)
     status = "" if info.get("complete") else " (PARTIAL: the study was still running)"
+    run_seconds = sum(r["pretrain_seconds"] + r["finetune_seconds"] for r in rows)
     lines = [
         f"# SynthBias `{study.synth_preset}`: MoCo vs MoCo+BE{status}",
         "",
         f"Measured on {machine()}; seeds {sorted({r['seed'] for r in rows})}; "
-        f"{info['total_seconds']:.0f} s in this invocation (finished runs are reused).",
+        f"pretraining + fine-tuning took {run_seconds:.0f} s in the run folders; this "
+        f"invocation took {info['total_seconds']:.0f} s (finished runs are reused).",
         f"Top-1 in %, mean ± std over seeds. {info['classes']} classes: chance is "
         f"{100 / info['classes']:.1f}%.",
         "",

@@ -85,6 +85,19 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+# Settings that change how a run reports, not what it computes: a resume may change them.
+COSMETIC_KEYS = ("run.progress",)
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+    """`diff_configs` without the cosmetic keys: the differences that forbid a resume."""
+    return [
+        line
+        for line in diff_configs(old, new)
+        if line.lstrip("+- ").split(":")[0] not in COSMETIC_KEYS
+    ]
+
+
 def diff_configs(old: dict, new: dict) -> list[str]:
     """Differences between two nested dicts, one line per leaf key.
 
@@ -211,7 +224,7 @@ class RunDir:
                         f"{self.path} holds a {command} run, not {self.command}; "
                         "choose another output folder"
                     )
-            diff = diff_configs(old, config)
+            diff = config_changes(old, config)
             if diff:
                 raise ConfigError(f"cannot resume {self.path}: config differs: {'; '.join(diff)}")
             for name in ("metrics.jsonl", "skipped.jsonl"):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from bepaper import report
 from bepaper.config import FinetuneConfig, PretrainConfig, StudyConfig, to_dict
@@ -26,7 +27,7 @@ from bepaper.data.synthbias import generate
 from bepaper.errors import BepaperError
 from bepaper.methods.moco import METHODS
 from bepaper.models import build_backbone
-from bepaper.runs import RunDir, atomic_write_json
+from bepaper.runs import atomic_write_json, config_changes
 from bepaper.train import finetune, load_backbone_weights, pretrain, probe, resolve_device
 
 
@@ -69,12 +70,19 @@ def finetune_config(
 
 
 def _cached(fn, cfg) -> dict:
-    """Run `fn(cfg)` unless its run folder already holds a finished run with this config."""
+    """Run `fn(cfg)` unless its run folder already holds a finished run of this config; a
+    finished run of another config is an error (its results must not be mixed in)."""
     path = Path(cfg.run.out)
-    done = RunDir(path, to_dict(cfg), "").finished if path.exists() else False
-    if done:
-        return json.loads((path / "metrics.json").read_text())
-    return fn(cfg)
+    if not (path / "finished.json").exists():
+        return fn(cfg)
+    old = yaml.safe_load((path / "config.yaml").read_text())
+    changes = config_changes(old, to_dict(cfg))
+    if changes:
+        raise BepaperError(
+            f"{path} holds a finished run of another config ({'; '.join(changes[:3])}); "
+            "delete it or set a new study `out`"
+        )
+    return json.loads((path / "metrics.json").read_text())
 
 
 def sanity_checks(study: StudyConfig) -> dict:
@@ -135,15 +143,19 @@ def compare(study: StudyConfig, on_row=None) -> list[dict]:
 
 def _pretrain_probe(study: StudyConfig, run_dir: Path, seed: int) -> float:
     """The motion probe on the frozen pretrained backbone (no fine-tuning), cached in the
-    pretraining run folder as probe.json."""
+    pretraining run folder as probe.json together with the settings it was measured with."""
+    cfg = finetune_config(study, "probe", seed)
+    settings = {k: to_dict(cfg)[k] for k in ("data", "augment", "eval")}
     cache = run_dir / "probe.json"
     if cache.exists():
-        return json.loads(cache.read_text())["probe_top1"]
+        saved = json.loads(cache.read_text())
+        if saved.get("settings") == settings:
+            return saved["probe_top1"]
     device = resolve_device(study.run.device)
     backbone = build_backbone(study.model.backbone, study.model.width)
     load_backbone_weights(backbone, run_dir)
-    acc = probe(backbone.to(device), finetune_config(study, "probe", seed), device)
-    atomic_write_json(cache, {"probe_top1": acc})
+    acc = probe(backbone.to(device), cfg, device)
+    atomic_write_json(cache, {"probe_top1": acc, "settings": settings})
     return acc
 
 

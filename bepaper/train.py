@@ -330,7 +330,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         clip = batch["clip"].to(device, non_blocking=True)
         x_o, x_v = train_view(clip, cfg.augment, gen), train_view(clip, cfg.augment, gen)
         x_h = None
-        if m_use_hard:
+        if model.use_hard:
             x_h = train_view(batch["hard"].to(device, non_blocking=True), cfg.augment, gen)
         if mem is not None:
             x_o, x_v = x_o.contiguous(memory_format=mem), x_v.contiguous(memory_format=mem)
@@ -338,7 +338,6 @@ def pretrain(cfg: PretrainConfig) -> dict:
         with _autocast(cfg.run, device):
             return m(x_o, x_v, x_h)
 
-    m_use_hard = model.use_hard
     t0 = time.time()
     last = _fit(run, cfg, model, step, ds, device, "pretrain")
     backbone = getattr(model.encoder_q.backbone, "_orig_mod", model.encoder_q.backbone)

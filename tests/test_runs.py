@@ -150,3 +150,13 @@ def test_long_skip_reason_is_cut(tmp_path):
     run.record_skip("a.mp4", "y" * 10_000)
     line = (tmp_path / "skipped.jsonl").read_bytes()
     assert len(line) < 4096 and run.skipped()["a.mp4"].startswith("yyy")
+
+
+def test_resume_may_change_only_cosmetic_keys(tmp_path):
+    cfg = {"run": {"progress": True, "seed": 0}}
+    assert RunDir(tmp_path / "r", cfg, "pretrain").open() is False
+    assert (
+        RunDir(tmp_path / "r", {"run": {"progress": False, "seed": 0}}, "pretrain").open() is True
+    )
+    with pytest.raises(ConfigError, match="run.seed: 0 -> 1"):
+        RunDir(tmp_path / "r", {"run": {"progress": False, "seed": 1}}, "pretrain").open()
