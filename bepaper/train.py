@@ -181,13 +181,14 @@ def _fit(
     run: RunDir,
     cfg,
     model: nn.Module,
-    step: Callable[[dict, torch.Generator], tuple[Tensor, dict]],
+    step: Callable[[nn.Module, dict, torch.Generator], tuple[Tensor, dict]],
     dataset: PretrainClips | LabeledClips,
     device: torch.device,
     desc: str,
 ) -> dict:
     """The epoch loop shared by pretraining and fine-tuning: lr schedule, AMP, NaN check,
-    per-epoch metrics and atomic checkpoints. `step(batch, generator)` returns the loss."""
+    per-epoch metrics and atomic checkpoints. `step(model, batch, generator)` returns the
+    loss and detached statistics."""
     optim, runc = cfg.optim, cfg.run
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, optim)
