@@ -118,3 +118,16 @@ def test_more_errors_through_main(root, tmp_path, monkeypatch, capsys, command, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bepaper: error: ") and fragment in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prepare_reads_kinetics_csvs_from_the_split_folder(tmp_path, capsys):
+    (tmp_path / "train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\na,x,1,11,train\n"
+    )
+    (tmp_path / "validate.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\na,y,2,12,val\n"
+    )
+    code = main(["prepare", "kinetics400", "--root", str(tmp_path), "--split-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "a/x_000001_000011.mp4: missing" in out and "listed 2, ok 0, missing 2" in out

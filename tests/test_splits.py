@@ -205,10 +205,14 @@ def test_kinetics_bad_csv(tmp_path, val, match):
         read_kinetics(tmp_path / "train.csv", tmp_path / "val.csv")
 
 
-def test_registry_names_every_reader():
-    assert DATASETS == {
-        "ucf101": read_ucf101,
-        "hmdb51": read_hmdb51,
-        "diving48": read_diving48,
-        "kinetics400": read_kinetics,
-    }
+def test_registry_reads_every_dataset_from_its_split_folder(tmp_path, splits_dir):
+    assert DATASETS["ucf101"] is read_ucf101 and DATASETS["hmdb51"] is read_hmdb51
+    assert len(DATASETS["ucf101"](splits_dir / "ucf101", 2).train) == 9586
+    assert len(DATASETS["diving48"](splits_dir / "diving48", 1).test) == 1970
+    with pytest.raises(ConfigError, match="one official split"):
+        DATASETS["diving48"](splits_dir / "diving48", 2)
+    (tmp_path / "train.csv").write_text(KINETICS_TRAIN)
+    with pytest.raises(DataError, match="no validate.csv or val.csv"):
+        DATASETS["kinetics400"](tmp_path, 1)
+    (tmp_path / "validate.csv").write_text(KINETICS_VAL)
+    assert DATASETS["kinetics400"](tmp_path, 1).test == [VideoItem("zumba/v1_000005_000015.mp4", 2)]

@@ -48,9 +48,7 @@ def load_split(cfg: DataConfig, split: int | None = None) -> tuple[Path, Split]:
     if name not in DATASETS:
         choices = sorted([*DATASETS, "synthbias"])
         raise ConfigError(f"unknown dataset '{cfg.dataset}'; choose from {choices}")
-    reader = DATASETS[name]
-    s = cfg.split if split is None else split
-    parsed = reader(split_dir) if name in ("diving48", "kinetics400") else reader(split_dir, s)
+    parsed = DATASETS[name](split_dir, cfg.split if split is None else split)
     return video_root, parsed
 
 

@@ -225,9 +225,33 @@ def read_kinetics(train_csv: str | Path, val_csv: str | Path) -> Split:
     return Split(classes, train, test)
 
 
+KINETICS_VAL_NAMES = ("validate.csv", "val.csv")  # the release's name, then a common one
+
+
+def read_kinetics_dir(split_dir: str | Path) -> Split:
+    """Kinetics-400 from a folder holding `train.csv` and `validate.csv` (or `val.csv`)."""
+    root = Path(split_dir)
+    val = next((root / n for n in KINETICS_VAL_NAMES if (root / n).is_file()), None)
+    if val is None:
+        raise DataError(f"no {' or '.join(KINETICS_VAL_NAMES)} in {root}")
+    return read_kinetics(root / "train.csv", val)
+
+
+def _single_split(reader: Callable[[Path], Split]) -> Callable[..., Split]:
+    """A reader of a dataset with one official split, called like the others."""
+
+    def read(split_dir: str | Path, split: int = 1) -> Split:
+        if split != 1:
+            raise ConfigError(f"this dataset has one official split; got data.split={split}")
+        return reader(Path(split_dir))
+
+    return read
+
+
+# name -> reader(split_dir, split): every dataset the CLI and the loaders know.
 DATASETS: dict[str, Callable[..., Split]] = {
     "ucf101": read_ucf101,
     "hmdb51": read_hmdb51,
-    "diving48": read_diving48,
-    "kinetics400": read_kinetics,
+    "diving48": _single_split(read_diving48),
+    "kinetics400": _single_split(read_kinetics_dir),
 }
