@@ -93,3 +93,13 @@ def test_round_trip_through_plain_dict():
     cfg = build_config(FinetuneConfig, overrides=["init=runs/x", "eval.splits=[1,2]"])
     assert from_dict(FinetuneConfig, to_dict(cfg)) == cfg
     assert parse_override("a.b.c=[1, 2]") == {"a": {"b": {"c": [1, 2]}}}
+
+
+def test_shipped_study_configs_are_valid():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = build_config(StudyConfig, [f])
+        assert cfg.methods == ["moco", "moco_hn", "moco_be"] and len(cfg.seeds) >= 3, f.name
