@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, default_collate
 from bepaper.config import DataConfig
 from bepaper.data.sampling import clip_indices, hard_negative_start, random_start, uniform_starts
 from bepaper.data.splits import DATASETS, Split, VideoItem
+from bepaper.data.synthbias import dataset_paths
 from bepaper.errors import ConfigError, DataError, VideoError
 from bepaper.video import BACKENDS, open_video
 
@@ -26,14 +27,18 @@ SkipFn = Callable[[str, str], None]
 
 
 def split_location(cfg: DataConfig) -> tuple[Path, Path]:
-    """(video_root, split_dir) for a data config. SynthBias folders hold `videos/` and
-    `splits/`; for real datasets `root` is the video root and `split_dir` must be given
-    (or defaults to `<root>/splits`)."""
+    """(video_root, split_dir) for a data config. For SynthBias, `root` is an analogue
+    folder and the layout comes from `synthbias.dataset_paths`; for real datasets `root` is
+    the video root. `data.split_dir`, when given, overrides the split folder."""
     root = Path(cfg.root).expanduser()
-    split_dir = Path(cfg.split_dir).expanduser() if cfg.split_dir else root / "splits"
-    video_root = root / "videos" if cfg.dataset == "synthbias" else root
     if not root.is_dir():
         raise DataError(f"data root not found: {root} (data.root)")
+    if cfg.dataset == "synthbias":
+        video_root, split_dir = dataset_paths(root)
+    else:
+        video_root, split_dir = root, root / "splits"
+    if cfg.split_dir:
+        split_dir = Path(cfg.split_dir).expanduser()
     if not split_dir.exists():
         raise DataError(f"split files not found: {split_dir} (data.split_dir)")
     return video_root, split_dir
