@@ -6,7 +6,7 @@ from torch import nn
 
 from bepaper.errors import ConfigError
 from bepaper.models.heads import Classifier, ClassifierHead, ProjectionHead
-from bepaper.models.r3d import R3D18, SmallR3D, count_parameters
+from bepaper.models.r3d import R3D18, SmallR3D
 
 MODELS = {
     "r3d18": R3D18,
@@ -27,5 +27,4 @@ __all__ = [
     "ClassifierHead",
     "ProjectionHead",
     "build_backbone",
-    "count_parameters",
 ]

@@ -68,7 +68,3 @@ class SmallR3D(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(self.stem(x))
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
