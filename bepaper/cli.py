@@ -162,7 +162,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         print(Path(result["written"][0]).read_text())
         return 0
+    from bepaper import distributed
+
     results = fn(cfg)
+    distributed.cleanup()  # on an error, torchrun stops the other processes
     if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun
         print(json.dumps(results, indent=2))
     return 0

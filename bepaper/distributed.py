@@ -29,7 +29,9 @@ def setup(device: torch.device) -> None:
 
 
 def cleanup() -> None:
+    """Wait for every process, then leave the group (exiting without this can abort gloo)."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
