@@ -1,0 +1,352 @@
+"""Figure 4: per-class static accuracy against BE's per-class relative gain (Pearson).
+
+The paper (§4.5) trains a randomly initialised net on static videos (one frame repeated T
+times) to get each class's *static accuracy*, fine-tunes MoCo and MoCo+BE, and correlates
+the per-class static accuracy with the per-class relative gain of MoCo+BE over MoCo:
+ρ = -0.48, p = 0.0004 on HMDB51's 51 classes.
+
+Everything here works on the per-video arrays a fine-tuning run stores: `scores`
+(N x C, clip-averaged softmax), `labels` (N,), `paths` (N,), and the class names.
+Accuracies are fractions in [0, 1]; gains and the table's columns are in %.
+
+A caution on reading ρ. The relative gain (new - base) / base divides by the base accuracy,
+and classes with strong static cues tend to have a high base accuracy too. So a gain of the
+same number of points in every class, unrelated to static bias, already gives a negative ρ
+(`tests/test_static_bias.py::test_a_uniform_gain_alone_gives_a_negative_relative_rho`
+simulates it). Report the correlation of `absolute_gain` (new - base) beside it, and, as a
+null, the correlation obtained with two runs of the *same* method (e.g. two MoCo seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bepaper.errors import DataError
+from bepaper.runs import atomic_path
+
+PAPER_FIGURE4 = (-0.48, 0.0004)  # Pearson ρ and p-value, §4.5
+
+
+def per_class_accuracy(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Top-1 accuracy per class, a fraction in [0, 1]; NaN for a class with no test video.
+
+    scores: N x C (any monotone score; the prediction is argmax, ties go to the lower index);
+    labels: N, 0-based. Returns (C,).
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if scores.ndim != 2 or scores.shape[1] != num_classes:
+        raise DataError(f"scores must be N x {num_classes}, got shape {scores.shape}")
+    if labels.shape != (scores.shape[0],):
+        raise DataError(f"labels must have shape ({scores.shape[0]},), got {labels.shape}")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(
+            f"labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}"
+        )
+    correct = scores.argmax(axis=1) == labels
+    total = np.bincount(labels, minlength=num_classes)
+    right = np.bincount(labels, weights=correct.astype(np.float64), minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, right / np.maximum(total, 1), np.nan)
+
+
+def same_test_set(*paths: Sequence[str]) -> None:
+    """Raise DataError unless every run scored the same set of test videos (order free)."""
+    first = sorted(map(str, paths[0]))
+    for i, other in enumerate(paths[1:], start=1):
+        if sorted(map(str, other)) != first:
+            diff = set(first) ^ set(map(str, other))
+            raise DataError(
+                f"run {i} scored a different test set than run 0 "
+                f"({len(diff)} videos differ, e.g. {sorted(diff)[:2]})"
+            )
+
+
+def relative_gain(acc_new: np.ndarray, acc_base: np.ndarray) -> np.ndarray:
+    """The paper's "relative top-1 acc improvement": 100 * (new - base) / base, in %.
+
+    Where base is 0 (or either value is NaN) the gain is undefined and set to NaN; `pearson`
+    drops those classes and reports how many it dropped.
+    """
+    new = np.asarray(acc_new, dtype=np.float64)
+    base = np.asarray(acc_base, dtype=np.float64)
+    if new.shape != base.shape:
+        raise DataError(f"acc_new {new.shape} and acc_base {base.shape} differ in shape")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(base > 0, 100 * (new - base) / np.where(base > 0, base, 1), np.nan)
+
+
+def absolute_gain(acc_new: np.ndarray, acc_base: np.ndarray) -> np.ndarray:
+    """100 * (new - base), in percentage points (no base in the denominator)."""
+    return 100 * (np.asarray(acc_new, dtype=np.float64) - np.asarray(acc_base, dtype=np.float64))
+
+
+def pearson(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> dict:
+    """Pearson r between x and y, with NaN (or inf) pairs dropped.
+
+    Returns {"r", "p" (two-sided), "n" (pairs used), "dropped" (pairs dropped), "ci_low",
+    "ci_high" (Fisher-z interval of r at `confidence`), "spearman_r", "spearman_p" (a
+    rank-based check)}. r, p and the interval are NaN when fewer than 3 pairs remain or an
+    input is constant.
+    """
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise DataError(f"x and y must be 1-D of one length, got {x.shape} and {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = int(keep.sum())
+    out = {"r": np.nan, "p": np.nan, "n": n, "dropped": int((~keep).sum())}
+    out.update(ci_low=np.nan, ci_high=np.nan, spearman_r=np.nan, spearman_p=np.nan)
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # n = 3: the interval is (-1, 1)
+        res = stats.pearsonr(x, y)
+        r = float(res.statistic)
+        if hasattr(res, "confidence_interval"):  # scipy >= 1.9
+            lo, hi = res.confidence_interval(confidence_level=confidence)
+        else:  # Fisher z by hand
+            half = stats.norm.ppf(0.5 + confidence / 2) / np.sqrt(max(n - 3, 0))
+            lo, hi = np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)
+        rho = stats.spearmanr(x, y)
+    out.update(r=r, p=float(res.pvalue), ci_low=float(lo), ci_high=float(hi))
+    out.update(spearman_r=float(rho.statistic), spearman_p=float(rho.pvalue))
+    return out
+
+
+def class_bias_from_meta(folder: str | os.PathLike) -> dict[str, float] | None:
+    """SynthBias's known per-class scene bias ({class: bias}) from `folder/meta.json`, or
+    None for an analogue without biased splits."""
+    meta = Path(folder) / "meta.json"
+    if not meta.is_file():
+        raise DataError(f"{folder}: not a SynthBias analogue folder (no meta.json)")
+    return json.loads(meta.read_text()).get("class_bias")
+
+
+def static_bias_table(
+    static_acc: np.ndarray,
+    gain: np.ndarray,
+    class_names: Sequence[str],
+    known_bias: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    acc_base: np.ndarray | None = None,
+    acc_new: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per class: `class`, `static_top1` (%), `relative_gain` (%), and, when given,
+    `known_bias` (SynthBias's bias_c, by class name or in class order), `base_top1` and
+    `new_top1` (%). `static_acc`, `acc_base`, `acc_new` are fractions in [0, 1]."""
+    c = len(class_names)
+    columns = {"class": list(class_names)}
+    for name, acc in (("static_top1", static_acc), ("base_top1", acc_base), ("new_top1", acc_new)):
+        if acc is None:
+            continue
+        acc = np.asarray(acc, dtype=np.float64)
+        if acc.shape != (c,):
+            raise DataError(f"{name}: expected {c} per-class values, got shape {acc.shape}")
+        if np.nanmax(np.abs(acc - 0.5), initial=0) > 0.5:
+            raise DataError(f"{name}: accuracies must be fractions in [0, 1] (got a value > 1?)")
+        columns[name] = 100 * acc
+    gain = np.asarray(gain, dtype=np.float64)
+    if gain.shape != (c,):
+        raise DataError(f"gain: expected {c} per-class values, got shape {gain.shape}")
+    columns["relative_gain"] = gain
+    if known_bias is not None:
+        if isinstance(known_bias, Mapping):
+            missing = [n for n in class_names if n not in known_bias]
+            if missing:
+                raise DataError(f"known_bias has no value for classes {missing[:3]}")
+            known_bias = [known_bias[n] for n in class_names]
+        if len(known_bias) != c:
+            raise DataError(f"known_bias: expected {c} values, got {len(known_bias)}")
+        columns["known_bias"] = np.asarray(known_bias, dtype=np.float64)
+    order = ["class", "static_top1", "relative_gain", "known_bias", "base_top1", "new_top1"]
+    return pd.DataFrame({k: columns[k] for k in order if k in columns})
+
+
+def plot_static_bias(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    title: str,
+    paper: tuple[float, float] | None = PAPER_FIGURE4,
+) -> list[Path]:
+    """Figure 4: static top-1 (x) against relative gain (y), one labelled dot per class,
+    the least-squares line, our Pearson ρ and p beside the paper's. Dots are coloured by
+    `known_bias` when the table has it. Writes `path` as .png and .pdf (a .png or .pdf
+    suffix on `path` is replaced, any other kept); returns both paths."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, Agg for PNG
+
+    x = table["static_top1"].to_numpy(dtype=np.float64)
+    y = table["relative_gain"].to_numpy(dtype=np.float64)
+    stats = pearson(x, y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    fig = Figure(figsize=(7.5, 6))
+    ax = fig.add_subplot()
+    color = table["known_bias"].to_numpy()[ok] if "known_bias" in table else "tab:blue"
+    dots = ax.scatter(x[ok], y[ok], c=color, cmap="viridis", s=22, zorder=3)
+    if "known_bias" in table:
+        fig.colorbar(dots, ax=ax, label="known scene bias of the class (SynthBias)")
+    for xi, yi, name in zip(x[ok], y[ok], table["class"].to_numpy()[ok], strict=True):
+        ax.annotate(str(name), (xi, yi), xytext=(3, 2), textcoords="offset points", fontsize=6)
+    ours = f"ours: ρ = {stats['r']:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]"
+    ours += f", p = {stats['p']:.2g}, n = {stats['n']}"
+    if stats["dropped"]:
+        ours += f"; {stats['dropped']} class(es) with an undefined gain left out"
+    if stats["n"] >= 2 and np.ptp(x[ok]) > 0:
+        slope, icept = np.polyfit(x[ok], y[ok], 1)
+        xs = np.array([x[ok].min(), x[ok].max()])
+        ax.plot(xs, slope * xs + icept, c="tab:red", lw=1.2, label=ours)
+    else:
+        ax.plot([], [], c="tab:red", label=ours)
+    if paper is not None:
+        ax.plot([], [], ls="none", label=f"paper (HMDB51, I3D): ρ = {paper[0]}, p = {paper[1]}")
+    ax.axhline(0, c="grey", lw=0.8, ls=":")
+    ax.set_xlabel("static-video top-1 per class (%)")
+    ax.set_ylabel("relative top-1 gain of MoCo+BE over MoCo (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    fig.tight_layout()
+    stem = Path(path)
+    if stem.suffix.lower() in (".png", ".pdf"):
+        stem = stem.with_suffix("")
+    out = []
+    for ext in ("png", "pdf"):
+        target = stem.parent / f"{stem.name}.{ext}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+        out.append(target)
+    return out
+
+
+# ------------------------------------------------------------------ from run folders
+
+
+def _outputs(run, split: int) -> dict[str, np.ndarray]:
+    """A fine-tuning run's per-video outputs on a test split, sorted by path."""
+    from bepaper.results import load_outputs
+
+    path = run.path / "outputs" / f"test_split{split}.npz"
+    if not path.is_file():
+        tested = sorted(p.stem.removeprefix("test_split") for p in run.path.glob("outputs/*.npz"))
+        raise DataError(
+            f"{run.path}: no outputs for test split {split} (it tested splits {tested}; "
+            "eval.splits of the fine-tuning run)"
+        )
+    out = load_outputs(run.path, split)
+    order = np.argsort(out["paths"], kind="stable")
+    return {**out, **{k: out[k][order] for k in ("scores", "labels", "paths")}}
+
+
+def static_bias_from_runs(
+    static_run: str | os.PathLike,
+    base_run: str | os.PathLike,
+    new_run: str | os.PathLike,
+    split: int = 1,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    analogue: str | os.PathLike | None = None,
+    title: str | None = None,
+    paper: tuple[float, float] | None = PAPER_FIGURE4,
+) -> dict:
+    """Figure 4 from three finished fine-tuning runs scored on the same test videos.
+
+    `static_run`: trained and tested on static videos (`static: true`): its per-class top-1
+    is the static accuracy. `base_run` / `new_run`: e.g. MoCo and MoCo+BE fine-tuned: the
+    per-class relative gain 100 (new - base) / base and the absolute gain 100 (new - base).
+    All three must come from the same data (identity fingerprint) and have scored the same
+    videos of test split `split`. For SynthBias, the known per-class scene bias is read from
+    the analogue's meta.json (`analogue`, default the static run's data.root when it exists).
+
+    Writes to `out_dir` (when given): `static_bias.csv` (one row per class), `static_bias.json`
+    (Pearson ρ, p, 95% CI and n of the relative gain and of the absolute gain against static
+    top-1; Spearman beside each; with a known bias, ρ between it and static top-1 and the
+    per-class bias) and `static_bias.png` / `.pdf`. Returns the statistics."""
+    from bepaper.analysis.loading import json_safe, open_run
+    from bepaper.runs import atomic_write_json
+
+    runs = {
+        "static": open_run(static_run, ("finetune",), "static-bias (--static)"),
+        "base": open_run(base_run, ("finetune",), "static-bias (--base)"),
+        "new": open_run(new_run, ("finetune",), "static-bias (--new)"),
+    }
+    if not runs["static"].static:
+        raise DataError(f"{runs['static'].path}: not a static-video run (static: false)")
+    for name in ("base", "new"):
+        if runs[name].static:
+            raise DataError(f"{runs[name].path}: --{name} is a static-video run (static: true)")
+    prints = {name: r.identity.get("data") for name, r in runs.items()}
+    if len(set(prints.values())) != 1:
+        raise DataError(f"the runs were trained on different data (fingerprints {prints})")
+    outs = {name: _outputs(r, split) for name, r in runs.items()}
+    classes = [str(c) for c in outs["static"]["classes"]]
+    for name, out in outs.items():
+        if [str(c) for c in out["classes"]] != classes:
+            raise DataError(f"the {name} run has other classes than the static run")
+    same_test_set(*(out["paths"] for out in outs.values()))
+    for name, out in outs.items():
+        if not np.array_equal(out["labels"], outs["static"]["labels"]):
+            raise DataError(f"the {name} run labels the test videos differently")
+    c = len(classes)
+    acc = {name: per_class_accuracy(o["scores"], o["labels"], c) for name, o in outs.items()}
+    rel = relative_gain(acc["new"], acc["base"])
+    ab = absolute_gain(acc["new"], acc["base"])
+
+    known, note = None, None
+    data = runs["static"].data_config()
+    folder = Path(analogue) if analogue is not None else Path(data.root).expanduser()
+    if analogue is not None or data.dataset == "synthbias":
+        if (folder / "meta.json").is_file():
+            known = class_bias_from_meta(folder)
+        else:
+            note = f"no SynthBias meta.json in {folder}: known bias not read (analogue=)"
+    table = static_bias_table(
+        acc["static"], rel, classes, known, acc_base=acc["base"], acc_new=acc["new"]
+    )
+    table.insert(table.columns.get_loc("relative_gain") + 1, "absolute_gain", ab)
+    stats = {
+        "split": split,
+        "runs": {name: r.describe() for name, r in runs.items()},
+        "classes": c,
+        "test_videos": int(len(outs["static"]["labels"])),
+        "top1": {
+            name: float(np.mean(o["scores"].argmax(1) == o["labels"])) for name, o in outs.items()
+        },
+        "relative_gain": pearson(table["static_top1"], rel),
+        "absolute_gain": pearson(table["static_top1"], ab),
+        "paper": None if paper is None else {"r": paper[0], "p": paper[1]},
+        "class_bias": known,
+        "known_bias_vs_static": None
+        if known is None
+        else pearson(table["known_bias"], table["static_top1"]),
+        "note": note,
+        "caution": (
+            "relative gain divides by the base accuracy: a gain unrelated to static bias "
+            "already gives a negative ρ; read it beside the absolute-gain ρ"
+        ),
+    }
+    stats = json_safe(stats)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stats["files"] = [f"static_bias.{ext}" for ext in ("csv", "json", "png", "pdf")]
+        with atomic_path(out_dir / "static_bias.csv") as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        atomic_write_json(out_dir / "static_bias.json", stats)
+        a = stats["absolute_gain"]
+        heading = title or f"Static bias (split {split}): {stats['test_videos']} test videos"
+        heading += f"\nabsolute gain instead: ρ = {_num(a['r'])}, p = {_num(a['p'])}"
+        plot_static_bias(table, out_dir / "static_bias", heading, paper)
+    return stats
+
+
+def _num(v: float | None) -> str:
+    return "nan" if v is None else f"{v:.2g}"
