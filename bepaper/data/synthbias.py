@@ -638,11 +638,26 @@ def _resample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return rows[t, r, x0[:, None, :]] * (1 - fx) + rows[t, r, x0[:, None, :] + 1] * fx
 
 
-def _scene(cfg: SynthConfig, v: dict, size: int, rng: np.random.Generator) -> np.ndarray:
-    """The video's scene canvas (size, size, 3) float32 in 0..255."""
+def _scene(
+    cfg: SynthConfig,
+    v: dict,
+    size: int,
+    rng: np.random.Generator,
+    family: str | None = None,
+    family_rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The video's scene canvas (size, size, 3) float32 in 0..255.
+
+    `family` (variant renders) draws that texture instead of the video's own, with the same
+    colours, period, angle and phases; any random texture draws come from `family_rng`.
+    `rng` advances exactly as for the own family, so the illumination, the objects, the
+    grain and everything drawn after the scene are those of the original video.
+    """
     sc = v["scene"]
     Y, X = np.mgrid[0:size, 0:size].astype(np.float64)
     g = _texture(v["family"], X, Y, sc, rng)[..., None]
+    if family is not None:
+        g = _texture(family, X, Y, sc, family_rng)[..., None]
     img = np.array(sc["color_a"]) * (1 - g) + np.array(sc["color_b"]) * g
     # per-video illumination gradient
     gx, gy = rng.uniform(-0.2, 0.2, 2)
@@ -721,35 +736,37 @@ def actor_track(cfg: SynthConfig, v: dict) -> dict[str, np.ndarray]:
     }
 
 
-def render(cfg: SynthConfig, v: dict, seed: int, analogue: str) -> tuple[np.ndarray, np.ndarray]:
-    """Frames (T, S, S, 3) uint8 RGB and actor boxes (T, 4) int16 for one planned video."""
-    T, S = cfg.num_frames, cfg.frame_size
-    rng = np.random.default_rng([seed, _analogue_key(analogue), 3, v["index"]])
-    cam = v["camera"]
+# Test-set variants of `render` (bias_sets.py builds folders from them). None = the video.
+VARIANTS = ("new_background", "background_only", "static_actor", "actor_only")
 
-    # camera path: pan (linear), zoom (log-linear), shake (smoothed jitter)
-    tau = np.arange(T) / max(T - 1, 1)
-    zoom = np.exp(cam["log_zoom_start"] + (cam["log_zoom_end"] - cam["log_zoom_start"]) * tau)
-    shake = rng.normal(0, cam["shake"], (T + 2, 2))
-    shake = (shake[:-2] + shake[1:-1] + shake[2:]) / np.sqrt(3)
-    half = S / 2 / zoom.min()
-    size = int(
-        math.ceil(
-            2 * (half + 0.5 * max(abs(cam["pan_x"]), abs(cam["pan_y"])) + 4 * cam["shake"] + 2)
-        )
-    )
-    size = max(size, int(1.25 * S) + 2)
-    canvas = _scene(cfg, v, size, rng)
-    cx = size / 2 + cam["pan_x"] * (tau - 0.5) + shake[:, 0]
-    cy = size / 2 + cam["pan_y"] * (tau - 0.5) + shake[:, 1]
-    grid = np.arange(S) + 0.5 - S / 2
-    xs = (cx[:, None] + grid[None, :] / zoom[:, None] - 0.5).astype(np.float32)  # (T, S)
-    ys = (cy[:, None] + grid[None, :] / zoom[:, None] - 0.5).astype(np.float32)
-    frames = _resample(canvas, xs, ys)  # (T, S, S, 3)
 
-    # actor, in frame coordinates
+def new_background_family(cfg: SynthConfig, v: dict) -> str:
+    """The scene family of video `v` in the "new_background" variant.
+
+    Drawn from the first non-empty pool, cycling over it by video index (so each class's
+    test videos spread evenly over it): (1) families this analogue never uses
+    (FAMILIES[cfg.families:]); (2) families it uses that are no class's own
+    (FAMILIES[num_classes:families]); (3) when every family is some class's own (10 classes,
+    10 families), the families other than v's class's own and v's original one, so the new
+    background then carries *another* class's bias.
+    """
+    pool = list(FAMILIES[cfg.families :]) or list(FAMILIES[cfg.num_classes : cfg.families])
+    if not pool:
+        own = FAMILIES[v["label"] - 1]
+        pool = [f for f in FAMILIES[: cfg.families] if f not in (own, v["family"])]
+    return pool[v["index"] % len(pool)]
+
+
+def _actor_layer(cfg: SynthConfig, v: dict, static: bool = False) -> tuple:
+    """The actor's coverage alpha (T, S, S, 1) and colour body (T, S, S, 3), float32.
+
+    static=True freezes the actor at its frame-0 pose and position in every frame.
+    """
+    S = cfg.frame_size
     actor = v["actor"]
     tr = actor_track(cfg, v)
+    if static:
+        tr = {k: np.broadcast_to(a[:1], a.shape) for k, a in tr.items()}
     radius = actor["size"] / 2
     tr = {k: a.astype(np.float32)[:, None, None] for k, a in tr.items()}  # (T, 1, 1)
     pix = np.arange(S, dtype=np.float32) + 0.5
@@ -767,9 +784,78 @@ def render(cfg: SynthConfig, v: dict, seed: int, analogue: str) -> tuple[np.ndar
     mark = np.clip(0.5 - (np.hypot(lx - 0.5, ly) - 0.22) * unit, 0, 1)[..., None]
     fill = fill * (1 - mark) + np.float32(actor["marker"]) * mark
     body = actor["border"] * (1 - inner) + fill * inner
-    frames = frames * (1 - alpha) + body * alpha
+    return alpha, body
 
-    frames += np.float32(cfg.frame_noise) * rng.standard_normal(frames.shape, dtype=np.float32)
+
+def actor_alpha(cfg: SynthConfig, v: dict, variant: str | None = None) -> np.ndarray:
+    """The actor's coverage (T, S, S) float32 in [0, 1] as `render(..., variant)` draws it
+    (for "background_only": where the removed actor would be). Boxes come from alpha ≥ 0.5."""
+    _check_variant(variant)
+    return _actor_layer(cfg, v, static=variant == "static_actor")[0][..., 0]
+
+
+def _check_variant(variant: str | None) -> None:
+    if variant is not None and variant not in VARIANTS:
+        raise ConfigError(f"unknown SynthBias variant '{variant}'; choose from {list(VARIANTS)}")
+
+
+def render(
+    cfg: SynthConfig, v: dict, seed: int, analogue: str, variant: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (T, S, S, 3) uint8 RGB and actor boxes (T, 4) int16 for one planned video.
+
+    `variant` (None = the video itself) re-renders it for a bias test set; every random
+    draw is the original's, so the camera path, the scene and the sensor noise match it:
+    - "new_background": the scene's texture family is `new_background_family(cfg, v)`;
+    - "background_only": no actor (boxes: where it would be);
+    - "static_actor": the actor frozen at its frame-0 pose and position, on the moving scene;
+    - "actor_only": outside the actor, the mean colour of the original frame; the sensor
+      noise only where the actor covers a pixel (so the rest is exactly constant).
+    """
+    _check_variant(variant)
+    T, S = cfg.num_frames, cfg.frame_size
+    rng = np.random.default_rng([seed, _analogue_key(analogue), 3, v["index"]])
+    cam = v["camera"]
+
+    # camera path: pan (linear), zoom (log-linear), shake (smoothed jitter)
+    tau = np.arange(T) / max(T - 1, 1)
+    zoom = np.exp(cam["log_zoom_start"] + (cam["log_zoom_end"] - cam["log_zoom_start"]) * tau)
+    shake = rng.normal(0, cam["shake"], (T + 2, 2))
+    shake = (shake[:-2] + shake[1:-1] + shake[2:]) / np.sqrt(3)
+    half = S / 2 / zoom.min()
+    size = int(
+        math.ceil(
+            2 * (half + 0.5 * max(abs(cam["pan_x"]), abs(cam["pan_y"])) + 4 * cam["shake"] + 2)
+        )
+    )
+    size = max(size, int(1.25 * S) + 2)
+    if variant == "new_background":
+        family_rng = np.random.default_rng([seed, _analogue_key(analogue), 4, v["index"]])
+        canvas = _scene(cfg, v, size, rng, new_background_family(cfg, v), family_rng)
+    else:
+        canvas = _scene(cfg, v, size, rng)
+    cx = size / 2 + cam["pan_x"] * (tau - 0.5) + shake[:, 0]
+    cy = size / 2 + cam["pan_y"] * (tau - 0.5) + shake[:, 1]
+    grid = np.arange(S) + 0.5 - S / 2
+    xs = (cx[:, None] + grid[None, :] / zoom[:, None] - 0.5).astype(np.float32)  # (T, S)
+    ys = (cy[:, None] + grid[None, :] / zoom[:, None] - 0.5).astype(np.float32)
+    frames = _resample(canvas, xs, ys)  # (T, S, S, 3)
+
+    # actor, in frame coordinates
+    alpha, body = _actor_layer(cfg, v, static=variant == "static_actor")
+    noise_where = None
+    if variant == "actor_only":
+        mean = (frames * (1 - alpha) + body * alpha).mean(axis=(1, 2), keepdims=True)
+        frames = np.broadcast_to(mean, frames.shape) * (1 - alpha) + body * alpha
+        noise_where = alpha > 0
+    elif variant == "background_only":
+        # the composite's dtype (float64 for some shapes), so the noise rounds as there
+        frames = frames.astype(np.result_type(frames, alpha, body))
+    else:
+        frames = frames * (1 - alpha) + body * alpha
+
+    noise = np.float32(cfg.frame_noise) * rng.standard_normal(frames.shape, dtype=np.float32)
+    frames += noise if noise_where is None else noise * noise_where
     frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
     # boxes from the rendered mask: x0, y0 inclusive, x1, y1 exclusive
