@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import importlib
 import operator
+import os
 import re
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
@@ -78,6 +83,68 @@ def _reason(err: Exception) -> str:
     if first.startswith("Error reading"):  # decord's whole message when FFmpeg cannot open it
         return "not a video, or damaged"
     return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)[:200]
+
+
+@dataclass
+class NativeLog:
+    """What C libraries wrote to file descriptor 2 inside `capture_native_stderr`."""
+
+    text: str = ""
+
+    def summary(self, path: str | Path | None = None, lines: int = 2, limit: int = 200) -> str:
+        """The first `lines` distinct messages on one line, cut to `limit` characters ("" if
+        none). FFmpeg's context addresses and decord's time/source prefix are dropped, and
+        `path` is shortened to its file name."""
+        seen: list[str] = []
+        for raw in self.text.splitlines():
+            line = _LOG_ADDRESS.sub(r"[\1]", _LOG_PREFIX.sub("", raw.strip()))
+            if path is not None:
+                line = line.replace(str(path), Path(path).name)
+            if line and line not in seen:
+                seen.append(line)
+        if not seen:
+            return ""
+        text = " | ".join(seen[:lines])
+        if len(seen) > lines:
+            text += f" (+{len(seen) - lines} more)"
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_LOG_ADDRESS = re.compile(r"\[([^\]@]+?) @ 0x[0-9a-fA-F]+\]")  # "[mpeg4 @ 0x55d0]" -> "[mpeg4]"
+_LOG_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: ")  # decord's "[14:31:55] src/x.cc:83: "
+
+
+@contextmanager
+def capture_native_stderr() -> Iterator[NativeLog]:
+    """Redirect file descriptor 2 into a temporary file for the block, then restore it.
+
+    Catches what C libraries print straight to stderr (FFmpeg's `[mpeg4 @ 0x..] ac-tex
+    damaged`, decord's `ERROR opening`), which Python cannot intercept otherwise. The text is
+    in the yielded `NativeLog` after the block, also when the block raises; exceptions pass
+    through. When `sys.stderr` is the real stderr, Python's writes to it are captured too.
+    fd 2 belongs to the whole process: do not use this while other threads run decoders.
+    """
+    log = NativeLog()
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (a detached process): nothing to capture
+        yield log
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield log
+        finally:
+            try:
+                if sys.stderr is not None:
+                    sys.stderr.flush()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            log.text = sink.read().decode("utf-8", errors="replace")
 
 
 class DecordReader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -11,7 +13,13 @@ import pytest
 import torch
 
 from bepaper.errors import BepaperError, ConfigError, VideoError
-from bepaper.video import BACKENDS, FrameFolderReader, open_video
+from bepaper.video import (
+    BACKENDS,
+    FrameFolderReader,
+    NativeLog,
+    capture_native_stderr,
+    open_video,
+)
 
 FILE_BACKENDS = ["decord", "pyav", "opencv"]
 INDICES = [0, 7, 19, 7, 3]  # unsorted, with a repeat
@@ -249,3 +257,90 @@ def test_readers_open_inside_dataloader_workers(videos):
     for batch in batches:
         assert batch.shape == (2, 48, 64, 3)
         assert np.abs(batch.astype(int) - batches[0]).mean() < 3
+
+
+# ---------------------------------------------------------------- decoders' C-level messages
+
+
+def _damaged_avi(path: Path, write_video) -> Path:
+    """An MPEG-4 AVI whose frames 5-8 have garbled payloads: it opens and every frame
+    decodes (FFmpeg conceals the errors), but the decoder prints `ac-tex damaged`."""
+    rng = np.random.default_rng(0)
+    t, y, x = np.meshgrid(np.arange(20), np.arange(96), np.arange(128), indexing="ij")
+    wave = np.sin(2 * np.pi * (x + 3 * t) / 32) * np.cos(2 * np.pi * (y - 2 * t) / 24)
+    frames = (127.5 + 100 * wave[..., None] + rng.normal(0, 10, (20, 96, 128, 3))).clip(0, 255)
+    full = write_video(path.with_stem("undamaged"), frames.astype(np.uint8), codec="mpeg4")
+    data = bytearray(full.read_bytes())
+    chunks = [i for i in range(len(data) - 4) if data[i : i + 4] == b"00dc"]  # one per frame
+    for k in (5, 6, 7, 8):
+        size = int.from_bytes(data[chunks[k] + 4 : chunks[k] + 8], "little")
+        for i in range(chunks[k] + 28, chunks[k] + 4 + size, 5):
+            data[i] = rng.integers(256)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _stderr_id() -> tuple[int, int]:
+    st = os.fstat(2)
+    return st.st_dev, st.st_ino
+
+
+def test_capture_native_stderr_catches_fd_2_and_restores_it(capfd):
+    before = _stderr_id()
+    with capture_native_stderr() as log:
+        os.write(2, b"[mpeg4 @ 0x55d0c2a1] ac-tex damaged at 3 2\n")
+        assert _stderr_id() != before
+    assert _stderr_id() == before
+    assert log.text == "[mpeg4 @ 0x55d0c2a1] ac-tex damaged at 3 2\n"
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"  # nothing from inside the block leaked
+
+
+def test_capture_native_stderr_lets_exceptions_through_and_restores(capfd):
+    before = _stderr_id()
+    with pytest.raises(KeyError, match="boom"):
+        with capture_native_stderr() as log:
+            os.write(2, b"said before failing\n")
+            raise KeyError("boom")
+    assert _stderr_id() == before
+    assert log.text == "said before failing\n"
+    with capture_native_stderr() as outer:  # nested: each block gets its own text
+        os.write(2, b"outer\n")
+        with capture_native_stderr() as inner:
+            os.write(2, b"inner\n")
+        os.write(2, b"outer again\n")
+    assert (outer.text, inner.text) == ("outer\nouter again\n", "inner\n")
+    assert capfd.readouterr().err == ""
+
+
+def test_native_log_summary():
+    text = (
+        "[mpeg4 @ 0x55d0c2a1] ac-tex damaged at 3 2\n"
+        "[mpeg4 @ 0x55d0c2a1] Error at MB: 21\n"
+        "[mpeg4 @ 0x55d0c2a2] ac-tex damaged at 3 2\n"
+        "[14:31:55] /github/workspace/src/video/video_reader.cc:83: ERROR opening: "
+        "/data/UCF-101/A/v.avi, Invalid data found when processing input\n"
+    )
+    log = NativeLog(text)
+    assert log.summary() == "[mpeg4] ac-tex damaged at 3 2 | [mpeg4] Error at MB: 21 (+1 more)"
+    assert log.summary("/data/UCF-101/A/v.avi", lines=5).endswith(
+        " | ERROR opening: v.avi, Invalid data found when processing input"
+    )
+    assert len(log.summary(lines=5, limit=60)) == 60
+    assert log.summary(lines=5, limit=60).endswith("...")
+    assert NativeLog("\n  \n").summary() == ""
+
+
+def test_ffmpeg_complaints_about_a_damaged_file_are_captured(tmp_path, write_video, capfd):
+    path = _damaged_avi(tmp_path / "damaged.avi", write_video)
+    with capture_native_stderr() as log:
+        reader = open_video(path, "decord")
+        frames = reader.get(range(reader.num_frames))  # concealed: decodes all the same
+    assert frames.shape == (20, 96, 128, 3)
+    assert re.search(r"\[mpeg4 @ 0x[0-9a-f]+\] ac-tex damaged", log.text)
+    assert log.summary(path).startswith("[mpeg4] ")
+    with capture_native_stderr() as log:
+        with pytest.raises(VideoError, match="decord cannot open it"):
+            open_video(_bad_files(tmp_path, path)["garbage"], "decord")
+    assert "ERROR opening" in log.text
+    assert capfd.readouterr().err == ""
