@@ -97,19 +97,26 @@ def color_jitter(x: Tensor, cfg: AugmentConfig, generator: torch.Generator | Non
     return torch.where(apply, y.clamp(0, 1), x)
 
 
-def train_view(
+def augment_clips(
     clips: Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None
 ) -> Tensor:
-    """One augmented view of each clip: uint8 (B, T, H, W, C) or float (B, C, T, H, W) in
-    [0, 1] → normalised float (B, C, T, S, S). Every clip gets its own crop, rotation and
-    jitter, shared by all its frames."""
+    """One augmented view of each clip, in [0, 1]: uint8 (B, T, H, W, C) or float
+    (B, C, T, H, W) → float (B, C, T, S, S). Every clip gets its own crop, rotation and
+    jitter, shared by all its frames. Not normalised (BE and FAME work on [0, 1] pixels)."""
     x = to_float(clips) if clips.dtype == torch.uint8 else clips
     b, dev = x.shape[0], x.device
     scale = _uniform(b, cfg.crop_min, 1.0, dev, generator)
     angle = _uniform(b, -cfg.rotation, cfg.rotation, dev, generator) * (math.pi / 180)
     center = (torch.rand(b, 2, device=dev, generator=generator) * 2 - 1) * (1 - scale).unsqueeze(1)
     x = warp(x, scale, angle, center, cfg.crop_size)
-    return normalize(color_jitter(x, cfg, generator))
+    return color_jitter(x, cfg, generator)
+
+
+def train_view(
+    clips: Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None
+) -> Tensor:
+    """`augment_clips`, normalised: the network's input (B, C, T, S, S)."""
+    return normalize(augment_clips(clips, cfg, generator))
 
 
 def eval_view(clips: Tensor, cfg: AugmentConfig) -> Tensor:

@@ -1,15 +1,30 @@
-"""Typed configs: one dataclass schema holds every default; YAML files and `key=value`
-overrides change it.
+"""Typed configs: one dataclass schema holds every default, its documentation and its valid
+range; YAML files and `section.key=value` overrides change it.
 
-An unknown key, a key set twice, a wrong type or a Python object tag is a `ConfigError`
-that names the key. YAML is always read with a safe loader.
+- An unknown key, a key set twice, a wrong type, a value outside its range or a Python
+  object tag is a `ConfigError` that names the key (the CLI prints it on one line, exit 2).
+- Each field is declared with `param(default, doc, ...)`: the doc and the range live beside
+  the default, and `bepaper config <command>` prints them.
+- Fields marked `execution=True` only change *how* a run executes (workers, device,
+  precision, paths to the same data, progress bars). Everything else changes the result:
+  run folders are keyed on that part only (`bepaper.runs.identity`), so a run made on a GPU
+  machine is reused on a laptop.
+- The `method` section holds the settings every method shares (BE on/off, γ, β, the
+  distraction) and, flat beside them, the options of the chosen method (`method.name`):
+  `method.queue_size=4096` is MoCo's queue. Each method declares its options as a dataclass
+  of its own (`Options` in its file under `bepaper/methods/`).
+
+YAML is always read with a safe loader.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,99 +33,249 @@ import yaml
 
 from bepaper.errors import ConfigError
 
+# ---------------------------------------------------------------- declaring a setting
+
+
+def param(
+    default: Any,
+    doc: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+    execution: bool = False,
+) -> Any:
+    """A dataclass field with its documentation and valid range.
+
+    `ge`/`gt`/`le`/`lt` bound numbers (and each item of a list); `choices` lists the valid
+    strings (or is a function returning them, for registries imported lazily); `execution`
+    marks a setting that does not change the result.
+    """
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
+    meta["execution"] = execution
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def section(factory: Callable[[], Any], doc: str) -> Any:
+    """A nested section of a config, built by `factory` for each new config."""
+    return field(default_factory=factory, metadata={"doc": doc})
+
+
+def _choices(meta: dict) -> list[str] | None:
+    c = meta.get("choices")
+    if c is None:
+        return None
+    return list(c() if callable(c) else c)
+
+
+def range_text(meta: dict) -> str:
+    """The valid range of a field as text, e.g. '> 0', 'in [0, 1]', 'one of [a, b]'."""
+    choices = _choices(meta)
+    if choices is not None:
+        return f"one of {choices}"
+    lo = (">=", meta["ge"]) if meta.get("ge") is not None else (">", meta.get("gt"))
+    hi = ("<=", meta["le"]) if meta.get("le") is not None else ("<", meta.get("lt"))
+    if lo[1] is not None and hi[1] is not None:
+        left = "[" if lo[0] == ">=" else "("
+        right = "]" if hi[0] == "<=" else ")"
+        return f"in {left}{lo[1]}, {hi[1]}{right}"
+    if lo[1] is not None:
+        return f"{lo[0]} {lo[1]}"
+    if hi[1] is not None:
+        return f"{hi[0]} {hi[1]}"
+    return ""
+
+
+def _check_range(value: Any, meta: dict, key: str) -> None:
+    if isinstance(value, list):
+        for v in value:
+            _check_range(v, meta, key)
+        return
+    choices = _choices(meta)
+    if choices is not None and value not in choices:
+        raise ConfigError(f"config key '{key}' is {value!r}; choose from {choices}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    bad = (
+        (meta.get("ge") is not None and not value >= meta["ge"])
+        or (meta.get("gt") is not None and not value > meta["gt"])
+        or (meta.get("le") is not None and not value <= meta["le"])
+        or (meta.get("lt") is not None and not value < meta["lt"])
+        or (isinstance(value, float) and not math.isfinite(value))
+    )
+    if bad:
+        raise ConfigError(f"config key '{key}' must be {range_text(meta)}, got {value!r}")
+
+
+# ---------------------------------------------------------------- the sections
+
+
+DATASETS = ("synthbias", "ucf101", "hmdb51", "diving48", "kinetics400")
+BACKENDS = ("decord", "pyav", "opencv", "frames")
+DISTRACTIONS = (
+    "be",
+    "intra_video_frame",
+    "gaussian_noise",
+    "video_mixup",
+    "video_cutmix",
+    "inter_video_frame",
+    "fame",
+)
+
+
+def _model_names() -> list[str]:
+    from bepaper.models import MODELS
+
+    return sorted(MODELS)
+
+
+def _method_names() -> list[str]:
+    from bepaper.methods import METHODS
+
+    return sorted(METHODS)
+
 
 @dataclass
 class DataConfig:
-    dataset: str = "synthbias"  # synthbias | ucf101 | hmdb51 | diving48 | kinetics400
-    root: str = (
-        "data/synthbias/default/ucf101like"  # the video root (SynthBias: an analogue folder)
+    dataset: str = param("synthbias", "dataset format", choices=DATASETS)
+    root: str = param(
+        "data/synthbias/default/ucf101like",
+        "video root (SynthBias: an analogue folder)",
+        execution=True,
     )
-    split_dir: str = ""  # split files; "" = <root>/splits (SynthBias) or <root>/.. conventions
-    split: int = 1  # official split number (SynthBias: 1 = biased, 2 = unbiased)
-    backend: str = "decord"  # decord | pyav | opencv | frames
-    num_frames: int = 16  # T, frames per clip
-    stride: int = 4  # temporal stride between sampled frames
-    load_size: int = 128  # frames are resized (short side) and centre-cropped to this square
-    workers: int = 2  # DataLoader worker processes (0 = load in the main process)
+    split_dir: str = param(
+        "", "split files; '' = found beside the root (see bepaper prepare)", execution=True
+    )
+    split: int = param(1, "official split number (SynthBias: 1 biased, 2 unbiased)", ge=1)
+    per_class: int = param(
+        0,
+        "train on this many labelled videos per class, drawn with the run seed (0 = all)",
+        ge=0,
+    )
+    backend: str = param("decord", "video decoder", choices=BACKENDS, execution=True)
+    num_frames: int = param(16, "T, frames per clip", ge=1)
+    stride: int = param(4, "temporal stride between sampled frames", ge=1)
+    load_size: int = param(128, "frames resized (short side) and centre-cropped to this", ge=8)
+    workers: int = param(2, "DataLoader worker processes (0 = main process)", ge=0, execution=True)
+    cache: bool = param(
+        False,
+        "decode every video once into memory (small datasets; bepaper.data.memory)",
+        execution=True,
+    )
 
 
 @dataclass
 class AugmentConfig:
-    crop_size: int = 112  # side of the training/test crop fed to the network
-    crop_min: float = 0.7  # random crop side as a fraction of the frame, in [crop_min, 1]
-    eval_crop: float = 0.875  # centre crop side fraction at test time
-    rotation: float = 10.0  # max rotation in degrees (paper: under 10°)
-    jitter_prob: float = 0.8  # probability of colour jitter per clip
-    brightness: float = 0.5  # colour jitter strengths (released code: 0.5, 0.5, 0.25, 0.5)
-    contrast: float = 0.5
-    saturation: float = 0.25
-    hue: float = 0.5
+    crop_size: int = param(112, "side of the crop fed to the network", ge=8)
+    crop_min: float = param(0.7, "random crop side as a fraction of the frame", gt=0, le=1)
+    eval_crop: float = param(0.875, "centre crop side fraction at test time", gt=0, le=1)
+    rotation: float = param(10.0, "max rotation in degrees (paper: under 10)", ge=0, le=180)
+    jitter_prob: float = param(0.8, "probability of colour jitter per clip", ge=0, le=1)
+    brightness: float = param(0.5, "colour jitter (released code: 0.5, 0.5, 0.25, 0.5)", ge=0, le=1)
+    contrast: float = param(0.5, "colour jitter strength", ge=0, le=1)
+    saturation: float = param(0.25, "colour jitter strength", ge=0, le=1)
+    hue: float = param(0.5, "colour jitter strength (turns)", ge=0, le=0.5)
 
 
 @dataclass
 class ModelConfig:
-    backbone: str = "r3d18"  # r3d18 | r3d_small
-    width: int = 16  # base width of scalable backbones (r3d_small)
-    embed_dim: int = 128  # D, the contrastive embedding size
-    head_pool: str = "max"  # max (paper) | avg (released code)
-    dropout: float = 0.5  # before the fine-tuning FC
+    backbone: str = param("r3d18", "backbone (bepaper.models.MODELS)", choices=_model_names)
+    width: int = param(0, "base channel width; 0 = the published width", ge=0)
+    dropout: float = param(0.5, "dropout before the fine-tuning FC", ge=0, lt=1)
+
+
+def method_options(name: str) -> type:
+    """The options dataclass of a registered method."""
+    from bepaper.methods import METHODS
+
+    if name not in METHODS:
+        hint = ""
+        if name in ("moco_hn", "moco_be"):
+            hint = (
+                " (MoCo+HN is method.name=moco method.hard_negatives=true; "
+                "MoCo+BE adds method.be=true)"
+            )
+        raise ConfigError(f"unknown method '{name}'; choose from {sorted(METHODS)}{hint}")
+    return METHODS[name].Options
 
 
 @dataclass
 class MethodConfig:
-    name: str = "moco_be"  # moco | moco_hn | moco_be
-    queue_size: int = 16384  # K (released UCF101 scripts: 3569)
-    momentum: float = 0.999  # key-encoder momentum m
-    temperature: float = 0.07
-    gamma: float = 0.3  # λ ~ U[0, γ]
-    lambda_per_batch: bool = False  # released code: one λ per batch; paper: per sample
-    distraction: str = "be"  # be | gaussian_noise | video_mixup | video_cutmix | inter_video_frame
-    hard_gap: int = 2  # minimum start offset (frames) of the hard-negative clip
+    """Settings every method shares, plus `options`: the chosen method's own dataclass,
+    read and written flat (method.queue_size, not method.options.queue_size)."""
+
+    name: str = param("moco", "self-supervised method (bepaper.methods)", choices=_method_names)
+    be: bool = param(True, "Background Erasing on: Eq. 5 (pretext tasks) or Eq. 7 (MoCo)")
+    beta: float = param(1.0, "β, weight of L_be for pretext tasks (Eq. 5)", ge=0)
+    gamma: float = param(0.3, "λ ~ U[0, γ] in Eq. 1", ge=0, le=1)
+    distraction: str = param(
+        "be", "how the distracting clip is made (Table 4; fame = FAME's merging)",
+        choices=DISTRACTIONS,
+    )  # fmt: skip
+    lambda_per_batch: bool = param(False, "one λ per batch (released code); paper: per sample")
+    options: Any = None  # the method's Options instance; filled from `name`
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = method_options(self.name)()
 
 
 @dataclass
 class OptimConfig:
-    epochs: int = 50
-    batch_size: int = 64  # global batch (split over processes under torchrun)
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_step: int = 10  # divide the lr by 10 every lr_step epochs
-    lr_gamma: float = 0.1
+    epochs: int = param(50, "epochs", ge=1)
+    batch_size: int = param(64, "global batch (split over processes under torchrun)", ge=1)
+    lr: float = param(0.01, "initial learning rate (SGD)", gt=0)
+    momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
+    weight_decay: float = param(5e-4, "weight decay", ge=0)
+    lr_step: int = param(10, "divide the lr by 1/lr_gamma every lr_step epochs (0 = never)", ge=0)
+    lr_gamma: float = param(0.1, "lr factor at each step", gt=0, le=1)
 
 
 @dataclass
 class RunConfig:
-    out: str = "runs/run"  # run folder (config, metrics, checkpoints, results)
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    compile: bool = False  # torch.compile the backbone
-    channels_last: bool = True  # channels_last_3d memory format on CUDA
-    deterministic: bool = False  # deterministic algorithms (bitwise-reproducible resume on CPU)
-    keep_checkpoints: int = 3  # last N epoch checkpoints kept
-    progress: bool = True  # progress bars
-    max_steps: int = 0  # stop each epoch after this many steps (0 = whole epoch; smoke tests)
+    out: str = param("", "run folder; '' = <root>/<command>-<name>-<key>", execution=True)
+    root: str = param("runs", "where automatically named run folders go", execution=True)
+    seed: int = param(0, "seed of everything random", ge=0)
+    device: str = param("auto", "auto | cpu | cuda | cuda:N", execution=True)
+    amp: bool = param(True, "bf16 autocast on CUDA (ignored on CPU)", execution=True)
+    compile: bool = param(False, "torch.compile the backbone", execution=True)
+    channels_last: bool = param(True, "channels_last_3d memory format on CUDA", execution=True)
+    deterministic: bool = param(
+        False, "deterministic algorithms (bitwise-reproducible resume on CPU)", execution=True
+    )
+    keep_checkpoints: int = param(3, "last N epoch checkpoints kept", ge=1, execution=True)
+    progress: bool = param(True, "progress bars", execution=True)
+    tensorboard: bool = param(
+        True, "TensorBoard scalars in <run>/tensorboard when installed", execution=True
+    )
+    max_steps: int = param(0, "stop each epoch after this many steps (0 = whole epoch)", ge=0)
 
 
 @dataclass
 class EvalConfig:
-    num_clips: int = 10  # clips per test video, averaged (paper: 10)
-    splits: list[int] = field(default_factory=lambda: [1])  # test splits scored after training
-    probe_split: int = (
-        0  # if > 0: linear probe trained on this split's train list, scored on its test list
+    num_clips: int = param(10, "clips per test video, averaged (paper: 10)", ge=1)
+    splits: list[int] = param([1], "test splits scored after training", ge=1)
+    probe_split: int = param(
+        0, "if > 0: linear probe trained on this split's train list, scored on its test", ge=0
     )
-    probe_epochs: int = 100  # full-batch optimisation steps of the linear probe
+    probe_pool: str = param(
+        "avg", "probe features: global average or max pooling", choices=("avg", "max")
+    )
+    probe_epochs: int = param(100, "L-BFGS iterations of the linear probe", ge=1)
 
 
 @dataclass
 class PretrainConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    method: MethodConfig = field(default_factory=MethodConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=lambda: RunConfig(out="runs/pretrain"))
+    data: DataConfig = section(DataConfig, "the videos")
+    augment: AugmentConfig = section(AugmentConfig, "views")
+    model: ModelConfig = section(ModelConfig, "the backbone")
+    method: MethodConfig = section(MethodConfig, "the self-supervised method")
+    optim: OptimConfig = section(OptimConfig, "optimisation")
+    run: RunConfig = section(RunConfig, "execution")
 
 
 def finetune_augment() -> AugmentConfig:
@@ -121,25 +286,25 @@ def finetune_augment() -> AugmentConfig:
 
 @dataclass
 class FinetuneConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=finetune_augment)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=45, lr=0.05))
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    run: RunConfig = field(default_factory=lambda: RunConfig(out="runs/finetune"))
-    init: str = ""  # a pretraining run folder or checkpoint; "" = random initialisation
-    static: bool = False  # train and test on static videos (one frame repeated; Figure 4)
+    data: DataConfig = section(DataConfig, "the videos")
+    augment: AugmentConfig = section(finetune_augment, "training views")
+    model: ModelConfig = section(ModelConfig, "the backbone")
+    optim: OptimConfig = section(lambda: OptimConfig(epochs=45, lr=0.05), "optimisation")
+    eval: EvalConfig = section(EvalConfig, "tests after training")
+    run: RunConfig = section(RunConfig, "execution")
+    init: str = param("", "a pretraining run folder or backbone checkpoint; '' = random init")
+    static: bool = param(False, "train and test on static videos (one frame repeated; Fig. 4)")
 
 
 @dataclass
 class EvaluateConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    run: RunConfig = field(default_factory=lambda: RunConfig(out="runs/evaluate"))
-    checkpoint: str = ""  # a fine-tuning run folder or checkpoint (a classifier)
-    static: bool = False
+    data: DataConfig = section(DataConfig, "the videos")
+    augment: AugmentConfig = section(AugmentConfig, "test views (eval_crop, crop_size)")
+    model: ModelConfig = section(ModelConfig, "the backbone")
+    eval: EvalConfig = section(EvalConfig, "what is scored")
+    run: RunConfig = section(lambda: RunConfig(out="runs/evaluate"), "execution")
+    checkpoint: str = param("", "a fine-tuning run folder or classifier.pt")
+    static: bool = param(False, "score static videos (one frame repeated)")
 
 
 # ---------------------------------------------------------------- reading and validating
@@ -188,6 +353,8 @@ def read_yaml(path: str | Path) -> dict:
 def _check_type(value: Any, hint: Any, key: str) -> Any:
     """Return `value` if it fits the type hint (ints widen to floats), else raise."""
     origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(hint):
             try:
@@ -211,10 +378,53 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
     return value
 
 
-def _merge(obj: Any, updates: dict, prefix: str = "") -> None:
-    """Apply a nested dict onto a dataclass instance, in place, checking keys and types."""
+def _fields(obj: Any) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(obj) if f.name != "options"}
+
+
+def _set(obj: Any, key: str, value: Any, full: str) -> None:
     hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in dataclasses.fields(obj)}
+    f = _fields(obj)[key]
+    value = _check_type(value, hints[key], full)
+    _check_range(value, f.metadata, full)
+    setattr(obj, key, value)
+
+
+def _merge_method(obj: MethodConfig, updates: dict, prefix: str) -> None:
+    """The method section: `name` first (a new name resets the options to that method's
+    defaults), then shared keys, then the method's own options, all flat."""
+    if "name" in updates:
+        name = updates["name"]
+        if not isinstance(name, str):
+            raise ConfigError(f"config key '{prefix}name' must be str, got {name!r}")
+        options_cls = method_options(name)
+        if name != obj.name or not isinstance(obj.options, options_cls):
+            obj.options = options_cls()
+        obj.name = name
+    shared = _fields(obj)
+    for key, value in updates.items():
+        if key == "name":
+            continue
+        if key in shared:
+            _set(obj, key, value, f"{prefix}{key}")
+            continue
+        opts = obj.options
+        names = [f.name for f in dataclasses.fields(opts)]
+        if key not in names:
+            raise ConfigError(
+                f"method '{obj.name}' has no option '{prefix}{key}'; its options: {names}; "
+                f"shared: {sorted(shared)}"
+            )
+        _set(opts, key, value, f"{prefix}{key}")
+
+
+def _merge(obj: Any, updates: dict, prefix: str = "") -> None:
+    """Apply a nested dict onto a dataclass instance, in place, checking keys, types and
+    ranges."""
+    if isinstance(obj, MethodConfig):
+        _merge_method(obj, updates, prefix)
+        return
+    names = _fields(obj)
     for key, value in updates.items():
         full = f"{prefix}{key}"
         if key not in names:
@@ -227,7 +437,7 @@ def _merge(obj: Any, updates: dict, prefix: str = "") -> None:
                 )
             _merge(current, value, f"{full}.")
         else:
-            setattr(obj, key, _check_type(value, hints[key], full))
+            _set(obj, key, value, full)
 
 
 def parse_override(text: str) -> dict:
@@ -248,7 +458,20 @@ def parse_override(text: str) -> dict:
     return out
 
 
-def build_config(cls: type, files: list[str | Path] = (), overrides: list[str] = ()) -> Any:
+def validate(cfg: Any, prefix: str = "") -> None:
+    """Check every value against its range (defaults and programmatic changes included)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        full = f"{prefix}{f.name}"
+        if f.name == "options":
+            validate(value, prefix)
+        elif dataclasses.is_dataclass(value):
+            validate(value, f"{full}.")
+        else:
+            _check_range(value, f.metadata, full)
+
+
+def build_config(cls: type, files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> Any:
     """Defaults of `cls`, then each YAML file, then each `key=value` override, in order."""
     cfg = cls()
     for f in files:
@@ -259,7 +482,17 @@ def build_config(cls: type, files: list[str | Path] = (), overrides: list[str] =
             raise ConfigError(msg if msg.startswith(str(f)) else f"{f}: {msg}") from None
     for text in overrides:
         _merge(cfg, parse_override(text))
+    validate(cfg)
     return cfg
+
+
+def apply(cfg: Any, *overrides: str) -> Any:
+    """A copy of `cfg` with `key=value` overrides applied and validated."""
+    new = from_dict(type(cfg), to_dict(cfg))
+    for text in overrides:
+        _merge(new, parse_override(text))
+    validate(new)
+    return new
 
 
 def from_dict(cls: type, data: dict) -> Any:
@@ -270,36 +503,119 @@ def from_dict(cls: type, data: dict) -> Any:
 
 
 def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
+    """The plain nested dict of a config; method options are flattened into `method`."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "options":
+            out.update(dataclasses.asdict(value))
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = to_dict(value)
+        else:
+            out[f.name] = list(value) if isinstance(value, list) else value
+    return out
+
+
+def result_dict(cfg: Any) -> dict:
+    """`to_dict` without the execution settings: the part of a config that changes results."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.metadata.get("execution"):
+            continue
+        if f.name == "options":
+            out.update(result_dict(value))
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = result_dict(value)
+        else:
+            out[f.name] = list(value) if isinstance(value, list) else value
+    return out
+
+
+def execution_keys(cfg: Any, prefix: str = "") -> list[str]:
+    """Dotted names of every execution-only setting of a config."""
+    keys = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.metadata.get("execution"):
+            keys.append(f"{prefix}{f.name}")
+        elif dataclasses.is_dataclass(value) and f.name != "options":
+            keys.extend(execution_keys(value, f"{prefix}{f.name}."))
+    return keys
+
+
+def describe(cfg: Any, indent: int = 0) -> list[str]:
+    """YAML lines of a config with each key's doc and range as a comment."""
+    pad = "  " * indent
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        meta = f.metadata
+        if f.name == "options":
+            opts = dataclasses.fields(value)
+            if opts:
+                lines.append(f"{pad}# options of method '{cfg.name}':")
+            lines.extend(describe(value, indent))
+            continue
+        comment = meta.get("doc", "")
+        rng = range_text(meta) if meta else ""
+        if rng:
+            comment += f" [{rng}]"
+        if meta.get("execution"):
+            comment += " (execution only)"
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{pad}{f.name}:{'  # ' + comment if comment else ''}")
+            lines.extend(describe(value, indent + 1))
+        else:
+            text = yaml.safe_dump({f.name: value}, default_flow_style=True).strip()[1:-1]
+            lines.append(f"{pad}{text}{'  # ' + comment if comment else ''}")
+    return lines
+
+
+def describe_methods() -> list[str]:
+    """Every registered method's options, as `bepaper config pretrain` lists them."""
+    from bepaper.methods import METHODS
+
+    lines = ["", "# Each method's own options (set them flat, e.g. method.queue_size=4096):"]
+    for name, cls in sorted(METHODS.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        lines.append(f"# method.name={name}: {doc}")
+        for line in describe(cls.Options()):
+            lines.append(f"#   {line}")
+    return lines
 
 
 @dataclass
 class StudyConfig:
-    """The main job (`bepaper study`, `make reproduce`): SynthBias sanity checks and the
-    MoCo / MoCo+HN / MoCo+BE comparison, over several seeds."""
+    """The BE question on SynthBias (`bepaper study`, `make reproduce`): sanity checks of the
+    benchmark, then every arm over several seeds: self-supervised pretraining on the
+    (unlabelled) biased training list, fine-tuning on a few labelled videos per class, tests
+    on the biased and unbiased test lists, and a linear motion probe of the frozen encoder."""
 
-    synth_preset: str = "default"  # SynthBias preset generated (tiny | default | study)
-    synth_root: str = "data/synthbias"  # where SynthBias sets are generated
-    synth_writer: str = "pyav"  # pyav | opencv: how SynthBias videos are encoded
-    synth_workers: int = 2  # processes generating SynthBias
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    methods: list[str] = field(default_factory=lambda: ["moco", "moco_hn", "moco_be"])
-    sanity: bool = True  # run the SynthBias sanity checks (seed = seeds[0])
-    out: str = "runs/study"  # runs go to <out>/<name>
-    figures: str = "figures"  # tables (Markdown, CSV) and plots
-    data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)  # pretraining
-    finetune_augment: AugmentConfig = field(default_factory=finetune_augment)  # fine-tuning, tests
-    model: ModelConfig = field(default_factory=ModelConfig)
-    method: MethodConfig = field(
-        default_factory=MethodConfig
-    )  # shared settings; name is set per row
-    pretrain: OptimConfig = field(default_factory=OptimConfig)
-    finetune: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=45, lr=0.05))
-    supervised: OptimConfig = field(
-        default_factory=lambda: OptimConfig(epochs=45, lr=0.05)
-    )  # sanity nets
-    eval: EvalConfig = field(default_factory=lambda: EvalConfig(splits=[1, 2], probe_split=2))
-    run: RunConfig = field(
-        default_factory=RunConfig
-    )  # device, amp, workers...; out/seed set per run
+    synth_preset: str = param("default", "SynthBias preset (tiny | default | study)")
+    synth_root: str = param("data/synthbias", "where SynthBias sets are generated", execution=True)
+    synth_writer: str = param(
+        "pyav", "how SynthBias videos are encoded", choices=("pyav", "opencv")
+    )
+    synth_workers: int = param(2, "processes generating SynthBias", ge=1, execution=True)
+    seeds: list[int] = param([0, 1, 2], "seeds; every arm runs each", ge=0)
+    arms: list[str] = param(
+        ["random", "moco", "moco+hn", "moco+be", "moco+hn+be"],
+        "rows: 'random' (fine-tuned from random init) or a method with +hn / +be switches",
+    )
+    sanity: bool = param(True, "run the SynthBias sanity checks (seed = seeds[0])")
+    name: str = param("synthbias", "stem of the files written to `figures`")
+    figures: str = param("figures", "where tables, plots and result files go", execution=True)
+    data: DataConfig = section(DataConfig, "the videos (dataset, root are set by the study)")
+    augment: AugmentConfig = section(AugmentConfig, "pretraining views")
+    finetune_augment: AugmentConfig = section(finetune_augment, "fine-tuning and test views")
+    model: ModelConfig = section(ModelConfig, "the backbone")
+    method: MethodConfig = section(MethodConfig, "shared method settings; arms set name/be/hn")
+    pretrain: OptimConfig = section(OptimConfig, "pretraining optimisation")
+    finetune: OptimConfig = section(
+        lambda: OptimConfig(epochs=45, lr=0.05), "fine-tuning optimisation"
+    )
+    labels_per_class: int = param(0, "labelled videos per class for fine-tuning (0 = all)", ge=0)
+    supervised: OptimConfig = section(lambda: OptimConfig(epochs=45, lr=0.05), "sanity nets")
+    eval: EvalConfig = section(lambda: EvalConfig(splits=[1, 2], probe_split=2), "tests and probe")
+    run: RunConfig = section(RunConfig, "execution settings of every run (seed set per run)")

@@ -1,44 +1,35 @@
-"""Tables (Markdown and CSV) and plots of measured results."""
+"""The BE question's result files: per-run rows, a summary with confidence intervals and
+paired tests, Markdown and CSV tables, and a plot. Notebooks and the README read these
+files; no number is typed by hand."""
 
 from __future__ import annotations
 
-import csv
 import io
+import math
+import os
 import platform
-import statistics
 from pathlib import Path
 
 import torch
 
-from bepaper.runs import atomic_write_json, atomic_write_text
+from bepaper.runs import atomic_path, atomic_write_json, atomic_write_text
+from bepaper.stats import format_ci, mean_ci, paired_test, verdict
 
 METRICS = {
-    "biased_top1": "fine-tuned top-1, biased test",
-    "unbiased_top1": "fine-tuned top-1, unbiased test",
-    "pretrain_probe_top1": "motion probe top-1 (frozen pretrained)",
-    "probe_top1": "motion probe top-1 (fine-tuned)",
+    "biased_top1": "fine-tuned, biased test",
+    "unbiased_top1": "fine-tuned, unbiased test",
+    "probe_top1": "motion probe, frozen encoder",
 }
-LABELS = {"moco": "MoCo", "moco_hn": "MoCo + hard negatives", "moco_be": "MoCo+BE (Eq. 7)"}
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return float("nan"), float("nan")
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """One line per method: mean and std over seeds of every metric, in percent."""
-    out = []
-    for method in dict.fromkeys(r["method"] for r in rows):
-        mine = [r for r in rows if r["method"] == method]
-        line = {"method": method, "seeds": len(mine)}
-        for key in METRICS:
-            m, s = mean_std([r[key] for r in mine])
-            line[key] = (100 * m, 100 * s)
-        out.append(line)
-    return out
+LABELS = {
+    "untrained": "untrained encoder (probe only)",
+    "random": "random init (no pretraining)",
+    "moco": "MoCo",
+    "moco+hn": "MoCo + hard negatives",
+    "moco+be": "MoCo + BE",
+    "moco+hn+be": "MoCo + HN + BE (Table 1's MoCo+BE)",
+}
+# "+BE vs without" pairs, on the same seeds: (with BE, without BE)
+BE_PAIRS = (("moco+be", "moco"), ("moco+hn+be", "moco+hn"), ("moco+hn+be", "moco"))
 
 
 def machine() -> str:
@@ -47,131 +38,258 @@ def machine() -> str:
         if torch.cuda.is_available()
         else f"CPU ({platform.processor() or platform.machine()})"
     )
-    import os
-
     return f"{dev}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
+def label(arm: str) -> str:
+    return LABELS.get(arm, arm)
+
+
 def _pct(x) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _values(rows: list[dict], arm: str, key: str) -> list[float]:
+    return [r.get(key) for r in sorted(rows, key=lambda r: r["seed"]) if r["arm"] == arm]
+
+
+def _paired(rows: list[dict], a: str, b: str, key: str) -> dict | None:
+    """Paired test of arm a vs arm b on the seeds both have (values in %)."""
+    va = {r["seed"]: r.get(key) for r in rows if r["arm"] == a}
+    vb = {r["seed"]: r.get(key) for r in rows if r["arm"] == b}
+    seeds = sorted(s for s in set(va) & set(vb) if va[s] is not None and vb[s] is not None)
+    if not seeds:
+        return None
+    res = paired_test([100 * va[s] for s in seeds], [100 * vb[s] for s in seeds])
+    res["seeds"] = seeds
+    return res
+
+
+def summarize(rows: list[dict], escape_at: float) -> dict:
+    """Per arm: mean ± 95% CI over seeds of every metric (in %), and the escape count (runs
+    whose unbiased-test top-1 is above `escape_at`). Paired tests of each BE pair."""
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    out: dict = {"arms": {}, "paired": {}}
+    for arm in arms:
+        line: dict = {"seeds": len(_values(rows, arm, "biased_top1"))}
+        for key in METRICS:
+            vals = [100 * v for v in _values(rows, arm, key) if v is not None]
+            line[key] = mean_ci(vals) if vals else None
+        unb = [v for v in _values(rows, arm, "unbiased_top1") if v is not None]
+        line["escapes"] = sum(v > escape_at for v in unb)
+        out["arms"][arm] = line
+    for a, b in BE_PAIRS + (("moco", "random"),):
+        if a in arms and b in arms:
+            out["paired"][f"{a} vs {b}"] = {k: _paired(rows, a, b, k) for k in METRICS}
+    return out
+
+
+def sanity_properties(sanity: dict, rows: list[dict], summary: dict, chance: float) -> list[dict]:
+    """The three properties of issue 10, each with its measured numbers and pass/fail."""
+    props = []
+    p = _paired(rows, "moco", "untrained", "probe_top1")
+    if p is not None:
+        props.append(
+            {
+                "property": "1. plain MoCo's frozen probe is above the untrained encoder's",
+                "measured": f"{p['diff']:+.1f} points, 95% CI [{p['low']:.1f}, {p['high']:.1f}]"
+                f" over {p['n']} seeds",
+                "pass": bool(p["n"] >= 2 and p["low"] > 0),
+            }
+        )
+    p = summary["paired"].get("moco vs random", {}).get("biased_top1")
+    if p is not None:
+        props.append(
+            {
+                "property": "2. fine-tuning from MoCo beats random init on the biased test",
+                "measured": f"{p['diff']:+.1f} points, 95% CI [{p['low']:.1f}, {p['high']:.1f}]"
+                f" over {p['n']} seeds",
+                "pass": bool(p["n"] >= 2 and p["low"] > 0),
+            }
+        )
+    if sanity:
+        static_unb = sanity["static"].get("2")
+        sup_unb = sanity["supervised_unbiased"].get("2")
+        ok = (
+            static_unb is not None
+            and sup_unb is not None
+            and static_unb <= chance + 0.1
+            and sup_unb >= 2 * chance
+        )
+        props.append(
+            {
+                "property": "3. bias checks: static net at chance on the unbiased test "
+                "(≤ chance + 10 points); net trained without bias learns the motion (≥ 2× chance)",
+                "measured": f"static {_pct(static_unb)}%, without bias {_pct(sup_unb)}% "
+                f"(chance {100 * chance:.1f}%)",
+                "pass": bool(ok),
+            }
+        )
+    return props
 
 
 def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]:
-    """Write the study's table (Markdown + CSV), raw rows (JSON) and plot under
-    `study.figures`. `info` holds timing, the number of classes and whether the study is
-    complete. Returns the paths written."""
+    """Write the study's result files under `study.figures`; return their paths."""
+    import pandas as pd
+
     fig_dir = Path(study.figures)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"synthbias_{study.synth_preset}"
-    summary = summarize(rows)
-    status = "" if info.get("complete") else " (PARTIAL: the study was still running)"
-    run_seconds = sum(r["pretrain_seconds"] + r["finetune_seconds"] for r in rows)
-    lines = [
-        f"# SynthBias `{study.synth_preset}`: MoCo vs MoCo+BE{status}",
-        "",
-        f"Measured on {machine()}; seeds {sorted({r['seed'] for r in rows})}; "
-        f"pretraining + fine-tuning took {run_seconds:.0f} s in the run folders; this "
-        f"invocation took {info['total_seconds']:.0f} s (finished runs are reused).",
-        f"Top-1 in %, mean ± std over seeds. {info['classes']} classes: chance is "
-        f"{100 / info['classes']:.1f}%.",
-        "",
-        "| method | " + " | ".join(METRICS.values()) + " |",
-        "|---|" + "---|" * len(METRICS),
-    ]
-    for line in summary:
-        cells = [f"{line[k][0]:.1f} ± {line[k][1]:.1f}" for k in METRICS]
-        lines.append(
-            f"| {LABELS.get(line['method'], line['method'])} | " + " | ".join(cells) + " |"
-        )
-    if sanity:
-        lines += [
-            "",
-            f"## Sanity checks of the benchmark (seed {study.seeds[0]})",
-            "",
-            "| check | biased test | unbiased test | motion probe |",
-            "|---|---|---|---|",
-        ]
-        st, sb, su = sanity["static"], sanity["supervised_biased"], sanity["supervised_unbiased"]
-        checks = [
-            ("static-frame net (one frame repeated), trained on biased train", st, None),
-            ("supervised from scratch on biased train", sb, sb.get("probe")),
-            ("supervised from scratch on unbiased probe-train", su, su.get("probe")),
-        ]
-        for name, res, probe in checks:
-            cells = [_pct(res.get("1")), _pct(res.get("2")), _pct(probe)]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines.append(f"| untrained encoder | — | — | {_pct(sanity['untrained_probe'])} |")
+    stem = study.name
+    chance = 1 / info["classes"]
+    escape_at = max(0.35, 2 * chance)
+    summary = summarize(rows, escape_at)
+    props = sanity_properties(sanity, rows, summary, chance)
+    seeds = sorted({r["seed"] for r in rows})
+    complete = info.get("complete", False)
+
+    runs_csv = fig_dir / f"{stem}_runs.csv"
+    with atomic_path(runs_csv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    verdicts = {}
+    for pair, tests in summary["paired"].items():
+        a, b = pair.split(" vs ")
+        verdicts[pair] = {
+            k: verdict(t, name=label(a), baseline=label(b)) if t else None for k, t in tests.items()
+        }
+    result = {
+        "machine": machine(),
+        "info": {**info, "seeds": seeds, "chance": chance, "escape_at": escape_at},
+        "study": {"preset": study.synth_preset, "arms": study.arms, "name": stem},
+        "sanity": sanity,
+        "properties": props,
+        "summary": summary,
+        "verdicts": verdicts,
+    }
+    summary_json = fig_dir / f"{stem}_summary.json"
+    atomic_write_json(summary_json, result)
+
+    table = render_table(result)
     md = fig_dir / f"{stem}_table.md"
-    atomic_write_text(md, "\n".join(lines) + "\n")
+    atomic_write_text(md, table)
     csv_path = fig_dir / f"{stem}_table.csv"
+    flat = []
+    for arm, line in summary["arms"].items():
+        row = {"arm": arm, "seeds": line["seeds"], "escapes": line["escapes"]}
+        for key in METRICS:
+            ci = line[key] or {"mean": math.nan, "half": math.nan}
+            row[f"{key}_mean"], row[f"{key}_ci95"] = round(ci["mean"], 2), round(ci["half"], 2)
+        flat.append(row)
     buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["method", "seeds", *[f"{k}_mean" for k in METRICS], *[f"{k}_std" for k in METRICS]])
-    for line in summary:
-        w.writerow(
-            [
-                line["method"],
-                line["seeds"],
-                *[f"{line[k][0]:.2f}" for k in METRICS],
-                *[f"{line[k][1]:.2f}" for k in METRICS],
-            ]
-        )
+    pd.DataFrame(flat).to_csv(buf, index=False)
     atomic_write_text(csv_path, buf.getvalue())
-    raw = fig_dir / f"{stem}_results.json"
-    atomic_write_json(raw, {"machine": machine(), "info": info, "sanity": sanity, "rows": rows})
     png = fig_dir / f"{stem}_plot.png"
+    status = "" if complete else " (partial)"
     plot_study(
         rows,
         sanity,
         png,
-        f"SynthBias {study.synth_preset} — {machine()}",
-        chance=100 / info["classes"],
+        f"SynthBias {study.synth_preset}{status}: {len(seeds)} seeds — {machine()}",
+        chance=100 * chance,
     )
-    return [md, csv_path, raw, png]
+    return [md, csv_path, runs_csv, summary_json, png]
+
+
+def render_table(result: dict) -> str:
+    """The study's Markdown report from its summary (as written to <name>_summary.json)."""
+    info, summary = result["info"], result["summary"]
+    status = "" if info.get("complete") else " (PARTIAL: the study was still running)"
+    lines = [
+        f"# The BE question on SynthBias `{result['study']['preset']}`{status}",
+        "",
+        f"Measured on {result['machine']}; seeds {info['seeds']}; this invocation took "
+        f"{info['total_seconds']:.0f} s (finished runs are reused). Top-1 in %, mean ± 95% "
+        f"CI over seeds (t-interval). {info['classes']} classes: chance is "
+        f"{100 * info['chance']:.1f}%.",
+        "",
+        "## Sanity properties (decided before any BE result)",
+        "",
+        "| property | measured | holds |",
+        "|---|---|---|",
+    ]
+    for p in result["properties"]:
+        lines.append(f"| {p['property']} | {p['measured']} | {'yes' if p['pass'] else 'NO'} |")
+    sanity = result["sanity"]
+    if sanity:
+        lines += [
+            "",
+            "| sanity net (seed " + str(info["seeds"][0]) + ") | biased test | unbiased test "
+            "| motion probe |",
+            "|---|---|---|---|",
+        ]
+        st, sb, su = sanity["static"], sanity["supervised_biased"], sanity["supervised_unbiased"]
+        for name, res, probe in (
+            ("static-frame net (one frame repeated), all biased labels", st, None),
+            ("supervised from scratch, all biased labels", sb, sb.get("probe")),
+            ("supervised from scratch, unbiased probe-train", su, su.get("probe")),
+        ):
+            lines.append(
+                f"| {name} | {_pct(res.get('1'))} | {_pct(res.get('2'))} | {_pct(probe)} |"
+            )
+        lines.append(f"| untrained encoder | — | — | {_pct(sanity['untrained_probe'])} |")
+    lines += [
+        "",
+        "## Arms",
+        "",
+        "| arm | seeds | " + " | ".join(METRICS.values()) + f" | escapes (unbiased > "
+        f"{100 * info['escape_at']:.0f}%) |",
+        "|---|---|" + "---|" * (len(METRICS) + 1),
+    ]
+    for arm, line in summary["arms"].items():
+        cells = [format_ci(line[k]["mean"], line[k]["half"]) if line[k] else "—" for k in METRICS]
+        lines.append(
+            f"| {label(arm)} | {line['seeds']} | "
+            + " | ".join(cells)
+            + f" | {line['escapes']} of {line['seeds']} |"
+        )
+    if result["verdicts"]:
+        lines += [
+            "",
+            "## Paired comparisons (same seeds; sign-flip test, α = 0.05)",
+            "",
+            "| comparison | " + " | ".join(METRICS.values()) + " |",
+            "|---|" + "---|" * len(METRICS),
+        ]
+        for pair, v in result["verdicts"].items():
+            a, b = pair.split(" vs ")
+            cells = [v[k] or "—" for k in METRICS]
+            lines.append(f"| {label(a)} vs {label(b)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: float) -> None:
-    """Bars (mean ± std) per method and metric, seeds as dots; chance and the untrained
-    encoder's probe as lines."""
+    """Bars (mean ± 95% CI) per arm and metric, seeds as dots; chance and the untrained
+    encoder's probe as lines. PNG and PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    keys = ["biased_top1", "unbiased_top1", "pretrain_probe_top1"]
-    pairs = [(r, k) for r in rows for k in keys if r[k] is not None]
+    pairs = [(r, k) for r in rows for k in METRICS if r.get(k) is not None]
     data = {
-        "method": [LABELS.get(r["method"], r["method"]) for r, _ in pairs],
+        "arm": [label(r["arm"]) for r, _ in pairs],
         "metric": [METRICS[k] for _, k in pairs],
         "top-1 (%)": [100 * r[k] for r, k in pairs],
     }
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    sns.barplot(data=data, x="metric", y="top-1 (%)", hue="method", errorbar="sd", ax=ax, alpha=0.8)
-    sns.stripplot(
-        data=data,
-        x="metric",
-        y="top-1 (%)",
-        hue="method",
-        dodge=True,
-        ax=ax,
-        palette="dark:black",
-        size=3,
-        legend=False,
-    )
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    if pairs:
+        sns.barplot(
+            data=data, x="metric", y="top-1 (%)", hue="arm", errorbar=("ci", 95), ax=ax,
+            alpha=0.8,
+        )  # fmt: skip
+        sns.stripplot(
+            data=data, x="metric", y="top-1 (%)", hue="arm", dodge=True, ax=ax,
+            palette="dark:black", size=3, legend=False,
+        )  # fmt: skip
     if sanity and sanity.get("untrained_probe") is not None:
-        ax.axhline(
-            100 * sanity["untrained_probe"],
-            ls="--",
-            c="grey",
-            lw=1,
-            label="untrained encoder, probe",
-        )
+        ax.axhline(100 * sanity["untrained_probe"], ls="--", c="grey", lw=1,
+                   label="untrained encoder, probe")  # fmt: skip
     ax.axhline(chance, ls=":", c="black", lw=1, label="chance")
     ax.set_ylim(0, 100)
     ax.set_xlabel("")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".pdf"))
     plt.close(fig)

@@ -2,7 +2,10 @@
 
 Layout of a run folder::
 
-    config.yaml      the resolved config (yaml.safe_dump); a resume must match it exactly
+    config.yaml      the resolved config of the first open (yaml.safe_dump)
+    identity.json    what the result depends on: the command, the config without its
+                     execution settings, a fingerprint of the data and the init run's key;
+                     its hash names automatic run folders, and a resume or a reuse must match
     versions.json    command, python / torch / torchvision / numpy / bepaper versions,
                      CUDA version, hostname and time of the first open
     metrics.jsonl    one JSON record per line (e.g. one per epoch), appended and fsynced
@@ -21,6 +24,7 @@ leaves either the old or the new version, never a mix.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -138,8 +142,16 @@ def _versions(command: str) -> dict[str, Any]:
         "numpy": version("numpy"),
         "bepaper": bepaper.__version__,
         "hostname": socket.gethostname(),
+        "device": _device(),
         "time": _now(),
     }
+
+
+def _device() -> str:
+    """The machine a run used, in words: the GPU's name, or the CPU and its core count."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (x{torch.cuda.device_count()})"
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
 
 
 def _now() -> str:
@@ -179,16 +191,72 @@ def _own_files(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if not p.name.startswith((".lock", ".tmp-"))]
 
 
+def identity_key(identity: dict) -> str:
+    """A short, stable hash of an identity (10 hex digits)."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def identity_changes(old: dict, new: dict) -> list[str]:
+    """Differences between two identities, config keys by their dotted names."""
+    lines = diff_configs(old.get("config", {}), new.get("config", {}))
+    for key in sorted(set(old) | set(new)):
+        if key != "config" and old.get(key) != new.get(key):
+            lines.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return lines
+
+
+def read_identity(folder: str | os.PathLike) -> dict | None:
+    """The identity.json of a run folder, or None (not a run, or made before identities)."""
+    path = Path(folder) / "identity.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 class RunDir:
     """One run folder: config check on open, metrics and skip logs, finished marker."""
 
-    def __init__(self, path: str | os.PathLike, config: dict, command: str):
-        """`config` is the resolved config as a plain nested dict; `command` e.g. "pretrain"."""
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        config: dict,
+        command: str,
+        identity: dict | None = None,
+    ):
+        """`config` is the resolved config as a plain nested dict; `command` e.g. "pretrain";
+        `identity` what the result depends on (`bepaper.train.run_identity`). Without an
+        identity, a resume must match the whole config but for COSMETIC_KEYS."""
         self.path = Path(path)
         self.ckpt_dir = self.path / "checkpoints"
         self.config = config
         self.command = command
+        self.identity = identity
         self._lock_fd: int | None = None  # held from open() until the process ends
+
+    def results(self) -> dict:
+        """metrics.json of a finished run."""
+        return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+
+    def reusable(self) -> bool:
+        """True when this folder holds a finished run with the same identity; a finished run
+        of another identity (or without one) is a BepaperError naming the differences."""
+        if not self.finished:
+            return False
+        marker = json.loads((self.path / "finished.json").read_text(encoding="utf-8"))
+        command = marker.get("command", self.command)
+        old = read_identity(self.path)
+        if command == self.command and old is not None and self.identity is not None:
+            changes = identity_changes(old, self.identity)
+            if not changes:
+                return True
+            raise BepaperError(
+                f"{self.path} holds a finished {command} run of another config "
+                f"({'; '.join(changes[:4])}); choose another output folder or delete it"
+            )
+        raise BepaperError(
+            f"{self.path} holds a finished {command} run; choose another output folder or delete it"
+        )
 
     @property
     def finished(self) -> bool:
@@ -224,7 +292,11 @@ class RunDir:
                         f"{self.path} holds a {command} run, not {self.command}; "
                         "choose another output folder"
                     )
-            diff = config_changes(old, config)
+            old_identity = read_identity(self.path)
+            if self.identity is not None and old_identity is not None:
+                diff = identity_changes(old_identity, self.identity)
+            else:
+                diff = config_changes(old, config)
             if diff:
                 raise ConfigError(f"cannot resume {self.path}: config differs: {'; '.join(diff)}")
             for name in ("metrics.jsonl", "skipped.jsonl"):
@@ -238,6 +310,8 @@ class RunDir:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock()
             atomic_write_text(config_file, yaml.safe_dump(config, sort_keys=False))
+            if self.identity is not None:
+                atomic_write_json(self.path / "identity.json", self.identity)
         # Temp files of a process killed while writing (we hold the lock: none is in use).
         for folder in (self.path, self.ckpt_dir):
             for tmp in folder.glob(".tmp-*"):

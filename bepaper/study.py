@@ -1,12 +1,25 @@
-"""The main job: SynthBias sanity checks, then MoCo vs MoCo+HN vs MoCo+BE over seeds.
+"""The BE question on SynthBias (`bepaper study`, `make reproduce`).
 
-    synth ─► sanity: static-frame net, supervised from scratch, motion probe (untrained and
-             trained without bias)
-          ─► for seed, method: pretrain ─► motion probe ─► fine-tune ─► 10-clip tests
-          ─► figures/: table (Markdown + CSV) and plot
+    synth ─► sanity checks (seed = seeds[0]): static-frame net, supervised from scratch on
+             biased and on unbiased labels, the untrained encoder's motion probe
+          ─► for seed, arm:  pretrain on the biased training list (labels unused)
+                             ─► frozen motion probe (unbiased split)
+                             ─► fine-tune on `labels_per_class` labelled videos per class
+                             ─► 10-clip tests on the biased and the unbiased test lists
+             ('random' fine-tunes the same labelled videos from random initialisation)
+          ─► figures/<name>_runs.csv (one row per run), <name>_summary.json, tables, plot
 
-Every run is a run folder under `out`; a finished one with the same config is reused, so
-rerunning the study only does what is missing.
+Every run is an automatically named run folder under `run.root`, keyed on the
+result-relevant config (`bepaper.train.run_folder`): rerunning the study, or a notebook
+asking for the same run, reuses what is finished and only runs what is missing.
+
+The three sanity properties the protocol must meet (issue 10), decided before any BE
+result is looked at:
+  1. plain MoCo's frozen probe is above the untrained encoder's, beyond the seed spread;
+  2. fine-tuning from plain-MoCo weights beats random init on the biased test, in the
+     low-label regime used here;
+  3. the bias checks: the static-frame net is at chance on the unbiased test, and a net
+     trained without bias learns the motion.
 """
 
 from __future__ import annotations
@@ -18,150 +31,203 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
-from bepaper import report
-from bepaper.config import FinetuneConfig, PretrainConfig, StudyConfig, to_dict
+from bepaper.config import (
+    FinetuneConfig,
+    MethodConfig,
+    PretrainConfig,
+    StudyConfig,
+    apply,
+    method_options,
+    to_dict,
+    validate,
+)
 from bepaper.data.datasets import load_split
 from bepaper.data.synthbias import generate
-from bepaper.errors import BepaperError
-from bepaper.methods.moco import METHODS
+from bepaper.errors import ConfigError
 from bepaper.models import build_backbone
-from bepaper.runs import atomic_write_json, config_changes
-from bepaper.train import finetune, load_backbone_weights, pretrain, probe, resolve_device
+from bepaper.runs import atomic_write_json, identity_key
+from bepaper.train import (
+    finetune,
+    load_backbone_weights,
+    pretrain,
+    probe,
+    resolve_device,
+    run_folder,
+    run_identity,
+)
 
 
-def _run_cfg(study: StudyConfig, out: Path, seed: int):
-    return dataclasses.replace(study.run, out=str(out), seed=seed)
+def parse_arm(arm: str, shared: MethodConfig) -> MethodConfig | None:
+    """'random' → None (no pretraining); 'moco+hn+be' → MoCo with hard negatives and BE;
+    'rotnet+be' → RotNet with BE. Options of `shared` apply when its method is the arm's."""
+    parts = arm.split("+")
+    name, flags = parts[0], set(parts[1:])
+    if name == "random":
+        if flags:
+            raise ConfigError(f"arm '{arm}': 'random' takes no switches")
+        return None
+    unknown = flags - {"hn", "be"}
+    if unknown:
+        raise ConfigError(f"arm '{arm}': unknown switch(es) {sorted(unknown)}; use +hn, +be")
+    method_options(name)  # unknown method: a clear error
+    m = apply(shared, f"name={name}", f"be={'be' in flags}")
+    has_hn = hasattr(m.options, "hard_negatives")
+    if "hn" in flags and not has_hn:
+        raise ConfigError(f"arm '{arm}': method '{name}' has no hard negatives")
+    if has_hn:
+        m.options.hard_negatives = "hn" in flags
+    return m
 
 
-def pretrain_config(study: StudyConfig, method: str, seed: int) -> PretrainConfig:
-    return PretrainConfig(
-        data=study.data,
+def pretrain_config(study: StudyConfig, method: MethodConfig, seed: int) -> PretrainConfig:
+    cfg = PretrainConfig(
+        data=dataclasses.replace(study.data, split=1, per_class=0),
         augment=study.augment,
         model=study.model,
-        method=dataclasses.replace(study.method, name=method),
+        method=method,
         optim=study.pretrain,
-        run=_run_cfg(study, Path(study.out) / f"pretrain_{method}_s{seed}", seed),
+        run=dataclasses.replace(study.run, out="", seed=seed),
     )
+    validate(cfg)
+    return cfg
 
 
 def finetune_config(
     study: StudyConfig,
-    name: str,
     seed: int,
     *,
     init: str = "",
     split: int = 1,
     static: bool = False,
+    per_class: int | None = None,
     optim=None,
+    probe: bool = False,
 ) -> FinetuneConfig:
-    data = dataclasses.replace(study.data, split=split)
-    return FinetuneConfig(
-        data=data,
+    """A fine-tuning run of the study. `probe`: also probe the fine-tuned backbone (the
+    sanity nets); the frozen encoders' probes are separate (`frozen_probe`)."""
+    per_class = study.labels_per_class if per_class is None else per_class
+    cfg = FinetuneConfig(
+        data=dataclasses.replace(study.data, split=split, per_class=per_class),
         augment=study.finetune_augment,
         model=study.model,
         optim=optim or study.finetune,
-        eval=study.eval,
-        run=_run_cfg(study, Path(study.out) / name, seed),
+        eval=study.eval if probe else dataclasses.replace(study.eval, probe_split=0),
+        run=dataclasses.replace(study.run, out="", seed=seed),
         init=init,
         static=static,
     )
-
-
-def _cached(fn, cfg) -> dict:
-    """Run `fn(cfg)` unless its run folder already holds a finished run of this config; a
-    finished run of another config is an error (its results must not be mixed in)."""
-    path = Path(cfg.run.out)
-    if not (path / "finished.json").exists():
-        return fn(cfg)
-    old = yaml.safe_load((path / "config.yaml").read_text())
-    changes = config_changes(old, to_dict(cfg))
-    if changes:
-        raise BepaperError(
-            f"{path} holds a finished run of another config ({'; '.join(changes[:3])}); "
-            "delete it or set a new study `out`"
-        )
-    return json.loads((path / "metrics.json").read_text())
+    validate(cfg)
+    return cfg
 
 
 def sanity_checks(study: StudyConfig) -> dict:
-    """The SynthBias construction checks, decided before any BE result is seen."""
+    """Property 3: the SynthBias construction checks (all labels, seed = seeds[0])."""
     seed = study.seeds[0]
     sup = study.supervised
     out: dict = {}
-    r = _cached(finetune, finetune_config(study, "sanity_static", seed, static=True, optim=sup))
+    r = finetune(finetune_config(study, seed, static=True, per_class=0, optim=sup))
     out["static"] = r["test_top1"]
-    r = _cached(finetune, finetune_config(study, "sanity_supervised_biased", seed, optim=sup))
+    r = finetune(finetune_config(study, seed, per_class=0, optim=sup, probe=True))
     out["supervised_biased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
     # Trained without bias on the smaller probe-train list, for as many steps as the net above.
     n_biased = len(load_split(study.data, 1)[1].train)
     n_unbiased = len(load_split(study.data, 2)[1].train)
     matched = dataclasses.replace(sup, epochs=math.ceil(sup.epochs * n_biased / n_unbiased))
-    cfg = finetune_config(study, "sanity_supervised_unbiased", seed, split=2, optim=matched)
-    r = _cached(finetune, cfg)
+    r = finetune(finetune_config(study, seed, split=2, per_class=0, optim=matched, probe=True))
     out["supervised_unbiased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
-    device = resolve_device(study.run.device)
-    torch.manual_seed(seed)
-    untrained = build_backbone(study.model.backbone, study.model.width).to(device)
-    cfg = finetune_config(study, "sanity_untrained", seed)
-    out["untrained_probe"] = probe(untrained, cfg, device)
     return out
 
 
+def untrained_probe(study: StudyConfig, seed: int) -> float:
+    """The motion probe of a randomly initialised encoder (seed `seed`): the floor of the
+    frozen probe. Cached under <run.root>/probes/, keyed like a run."""
+    cfg = finetune_config(study, seed, probe=True)
+    ident = run_identity(cfg, "untrained-probe")
+    ident["config"] = {k: ident["config"][k] for k in ("data", "augment", "model", "eval", "run")}
+    cache = Path(study.run.root) / "probes" / f"untrained-{identity_key(ident)}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())["probe"]["test_top1"]
+    device = resolve_device(study.run.device)
+    torch.manual_seed(seed)
+    untrained = build_backbone(study.model.backbone, study.model.width).to(device)
+    res = probe(untrained, cfg, device)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cache, {"probe": res, "identity": ident})
+    return res["test_top1"]
+
+
+def frozen_probe(study: StudyConfig, run_dir: Path, seed: int) -> dict:
+    """The motion probe of a pretrained encoder, frozen. Cached in the pretraining run
+    folder as probe.json, with the settings it was measured with; features under
+    features/."""
+    cfg = finetune_config(study, seed, probe=True)
+    settings = {k: to_dict(cfg)[k] for k in ("data", "augment", "eval")}
+    for k in ("root", "split_dir", "backend", "workers", "cache"):
+        settings["data"].pop(k)
+    cache = run_dir / "probe.json"
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("settings") == settings:
+            return saved["probe"]
+    device = resolve_device(study.run.device)
+    backbone = build_backbone(study.model.backbone, study.model.width)
+    load_backbone_weights(backbone, run_dir)
+    res = probe(backbone.to(device), cfg, device, out_dir=run_dir)
+    atomic_write_json(cache, {"probe": res, "settings": settings})
+    return res
+
+
+def run_arm(study: StudyConfig, arm: str, seed: int) -> dict:
+    """One (arm, seed): pretrain (unless 'random'), probe, fine-tune, test. One result row."""
+    method = parse_arm(arm, study.method)
+    row: dict = {"arm": arm, "seed": seed}
+    init = ""
+    if method is not None:
+        pcfg = pretrain_config(study, method, seed)
+        p = pretrain(pcfg)
+        init = str(run_folder(pcfg, "pretrain"))
+        pr = frozen_probe(study, Path(init), seed)
+        row.update(
+            pretrain_run=init,
+            pretrain_loss=p["final"].get("loss"),
+            pretrain_seconds=p["seconds"],
+            probe_top1=pr["test_top1"],
+            probe_train_top1=pr.get("train_top1"),
+        )
+    fcfg = finetune_config(study, seed, init=init)
+    f = finetune(fcfg)
+    row.update(
+        finetune_run=str(run_folder(fcfg, "finetune")),
+        biased_top1=f["test_top1"].get("1"),
+        unbiased_top1=f["test_top1"].get("2"),
+        finetune_seconds=f["seconds"],
+        train_videos=f.get("train_videos"),
+    )
+    return row
+
+
 def compare(study: StudyConfig, on_row=None) -> list[dict]:
-    """Pretrain, probe, fine-tune and test every (seed, method). One row per pair;
-    `on_row(rows)` is called after each, so partial results are written as they come."""
+    """Every (seed, arm), seeds in the outer loop so that partial results cover all arms.
+    `on_row(rows)` is called after each, so tables are written as results come."""
+    for arm in study.arms:
+        parse_arm(arm, study.method)  # every arm is valid before anything runs
     rows = []
+    pretrained = any(parse_arm(a, study.method) is not None for a in study.arms)
     for seed in study.seeds:
-        for method in study.methods:
-            if method not in METHODS:
-                raise BepaperError(f"unknown method '{method}'; choose from {sorted(METHODS)}")
-            pcfg = pretrain_config(study, method, seed)
-            p = _cached(pretrain, pcfg)
-            f = _cached(
-                finetune,
-                finetune_config(study, f"finetune_{method}_s{seed}", seed, init=pcfg.run.out),
-            )
+        if pretrained:  # the floor of the frozen probe, per seed (sanity property 1)
             rows.append(
-                {
-                    "method": method,
-                    "seed": seed,
-                    "biased_top1": f["test_top1"].get("1"),
-                    "unbiased_top1": f["test_top1"].get("2"),
-                    "probe_top1": f.get("probe_top1"),  # probe of the fine-tuned backbone
-                    "pretrain_probe_top1": _pretrain_probe(study, Path(pcfg.run.out), seed),
-                    "pretrain_loss": p["final"].get("loss"),
-                    "pretrain_seconds": p["seconds"],
-                    "finetune_seconds": f["seconds"],
-                }
+                {"arm": "untrained", "seed": seed, "probe_top1": untrained_probe(study, seed)}
             )
+        for arm in study.arms:
+            rows.append(run_arm(study, arm, seed))
             if on_row is not None:
                 on_row(rows)
     return rows
 
 
-def _pretrain_probe(study: StudyConfig, run_dir: Path, seed: int) -> float:
-    """The motion probe on the frozen pretrained backbone (no fine-tuning), cached in the
-    pretraining run folder as probe.json together with the settings it was measured with."""
-    cfg = finetune_config(study, "probe", seed)
-    settings = {k: to_dict(cfg)[k] for k in ("data", "augment", "eval")}
-    cache = run_dir / "probe.json"
-    if cache.exists():
-        saved = json.loads(cache.read_text())
-        if saved.get("settings") == settings:
-            return saved["probe_top1"]
-    device = resolve_device(study.run.device)
-    backbone = build_backbone(study.model.backbone, study.model.width)
-    load_backbone_weights(backbone, run_dir)
-    acc = probe(backbone.to(device), cfg, device)
-    atomic_write_json(cache, {"probe_top1": acc, "settings": settings})
-    return acc
-
-
-def run_study(study: StudyConfig) -> dict:
-    """The whole main job. Returns what it wrote and measured."""
-    t0 = time.time()
+def prepare_data(study: StudyConfig) -> StudyConfig:
+    """Generate the SynthBias analogue the study uses; the study with data.root set."""
     folders = generate(
         Path(study.synth_root) / study.synth_preset,
         preset=study.synth_preset,
@@ -169,16 +235,26 @@ def run_study(study: StudyConfig) -> dict:
         analogues=("ucf101like",),
         writer=study.synth_writer,
         workers=study.synth_workers,
+        progress=study.run.progress,
     )
-    study = dataclasses.replace(
-        study,
-        data=dataclasses.replace(study.data, dataset="synthbias", root=str(folders["ucf101like"])),
-    )
+    data = dataclasses.replace(study.data, dataset="synthbias", root=str(folders["ucf101like"]))
+    return dataclasses.replace(study, data=data)
+
+
+def run_study(study: StudyConfig) -> dict:
+    """The whole BE question. Writes the result files as runs finish; returns what it wrote."""
+    from bepaper import report
+
+    validate(study)
+    t0 = time.time()
+    study = prepare_data(study)
     info = {
         "synth_seconds": round(time.time() - t0, 1),
         "classes": len(load_split(study.data)[1].classes),
     }
     sanity = sanity_checks(study) if study.sanity else {}
+    if sanity:
+        sanity["untrained_probe"] = untrained_probe(study, study.seeds[0])
 
     def write(rows: list[dict], complete: bool = False) -> list[Path]:
         info["total_seconds"] = round(time.time() - t0, 1)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
@@ -33,14 +34,29 @@ from bepaper.config import (
     OptimConfig,
     PretrainConfig,
     RunConfig,
+    result_dict,
     to_dict,
+    validate,
 )
-from bepaper.data.datasets import LabeledClips, PretrainClips, collate, load_split
+from bepaper.data.datasets import (
+    LabeledClips,
+    PretrainClips,
+    collate,
+    data_fingerprint,
+    load_split,
+    subset_per_class,
+)
 from bepaper.errors import BepaperError, CheckpointError, ConfigError, DataError
-from bepaper.evaluate import accuracy, features, linear_probe
-from bepaper.methods.moco import MoCo
+from bepaper.evaluate import (
+    clip_features,
+    combine_clip_scores,
+    fit_linear_probe,
+    top1,
+    video_scores,
+)
+from bepaper.methods import build_method
 from bepaper.models import Classifier, build_backbone
-from bepaper.runs import RunDir
+from bepaper.runs import RunDir, atomic_path, identity_key, read_identity
 
 
 class TrainingError(BepaperError):
@@ -68,28 +84,11 @@ def resolve_device(name: str) -> torch.device:
         ) from None
 
 
-# Settings that must be positive (or, for the second list, at least zero).
-_POSITIVE = (
-    "data.num_frames",
-    "data.stride",
-    "data.load_size",
-    "augment.crop_size",
-    "model.width",
-    "optim.epochs",
-    "optim.batch_size",
-    "run.keep_checkpoints",
-)
-_NON_NEGATIVE = ("data.workers", "run.max_steps")
-
-
 def check_settings(cfg) -> None:
-    """Refuse numbers that cannot work, before anything is written. ConfigError names the key."""
-    for keys, low in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
-        for key in keys:
-            section, name = key.split(".")
-            value = getattr(getattr(cfg, section), name)
-            if value < low:
-                raise ConfigError(f"config key '{key}' must be at least {low}, got {value}")
+    """Refuse values outside their documented range before anything is written (ConfigError
+    naming the key, the value and the range). `build_config` does this too; configs built
+    in code pass here."""
+    validate(cfg)
 
 
 def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
@@ -156,11 +155,69 @@ def _set_determinism(run: RunConfig) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def open_run(cfg, command: str) -> tuple[RunDir, bool]:
-    run = RunDir(cfg.run.out, to_dict(cfg), command)
+def run_identity(cfg, command: str) -> dict:
+    """What a run's result depends on: the command, the config without its execution
+    settings, the data's fingerprint and, for fine-tuning, the identity of its init."""
+    ident = {"command": command, "config": result_dict(cfg), "data": data_fingerprint(cfg.data)}
+    init = getattr(cfg, "init", "")
+    if init:
+        ident["config"]["init"] = _init_identity(init)
+    return ident
+
+
+def _init_identity(init: str) -> str:
+    """A pretraining run folder stands for its identity key; a checkpoint file for a hash of
+    its bytes. So the path to the same weights does not matter."""
+    import hashlib
+
+    path = Path(init)
+    if path.is_dir():
+        ident = read_identity(path)
+        if ident is not None:
+            return f"run:{identity_key(ident)}"
+        path = path / ("backbone.pt" if (path / "backbone.pt").exists() else "classifier.pt")
+    if not path.is_file():
+        raise CheckpointError(f"init not found: {init} (a pretraining run folder or backbone.pt)")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"file:{h.hexdigest()[:16]}"
+
+
+def run_label(cfg, command: str) -> str:
+    """The readable part of an automatic run folder's name."""
+    if command == "pretrain":
+        m = cfg.method
+        extra = "-hn" if getattr(m.options, "hard_negatives", False) else ""
+        return f"{m.name}{extra}{'-be' if m.be else ''}-{cfg.model.backbone}"
+    tag = "static" if getattr(cfg, "static", False) else ("init" if cfg.init else "scratch")
+    return f"{tag}-{cfg.model.backbone}"
+
+
+def run_folder(cfg, command: str) -> Path:
+    """`run.out` when given, else `<run.root>/<command>-<label>-<identity key>`: the same
+    result-relevant config on the same data always gets the same folder."""
+    if cfg.run.out:
+        return Path(cfg.run.out)
+    key = identity_key(run_identity(cfg, command))
+    return Path(cfg.run.root) / f"{command}-{run_label(cfg, command)}-{key}"
+
+
+def open_run(cfg, command: str) -> tuple[RunDir, dict | None]:
+    """Open (or resume) the run folder. Returns (run, results): results are not None when
+    the folder already holds a finished run of the same identity, which is then reused."""
+    path = run_folder(cfg, command)
+    run = RunDir(path, to_dict(cfg), command, run_identity(cfg, command))
+    if run.reusable():
+        if dist.is_main():
+            print(f"reusing finished run {path}")
+        return run, run.results()
     resumed = run.open() if dist.is_main() else False
     dist.barrier()  # the folder exists before any process's loader logs a skipped video
-    return run, resumed
+    if dist.is_main() and not resumed:
+        print(f"run folder: {path}")
+    return run, None
 
 
 def _resume(run: RunDir, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict]:
@@ -177,6 +234,16 @@ def _resume(run: RunDir, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[
     return int(state["epoch"]), dict(state.get("metrics", {}))
 
 
+def _channels_last(views: dict[str, Tensor], mem) -> dict[str, Tensor]:
+    """channels_last_3d for every 5-D float view (CUDA only; `mem` None = unchanged)."""
+    if mem is None:
+        return views
+    return {
+        k: v.contiguous(memory_format=mem) if v.dim() == 5 and v.is_floating_point() else v
+        for k, v in views.items()
+    }
+
+
 def _fit(
     run: RunDir,
     cfg,
@@ -186,8 +253,9 @@ def _fit(
     device: torch.device,
     desc: str,
 ) -> dict:
-    """The epoch loop shared by pretraining and fine-tuning: lr schedule, AMP, NaN check,
-    per-epoch metrics and atomic checkpoints. `step(model, batch, generator)` returns the
+    """The epoch loop shared by pretraining and fine-tuning: lr schedule, NaN check,
+    per-epoch metrics (loss, lr, clips/s, data-wait fraction, peak GPU memory), TensorBoard
+    scalars, an ETA, and atomic checkpoints. `step(model, batch, generator)` returns the
     loss and detached statistics."""
     optim, runc = cfg.optim, cfg.run
     params = [p for p in model.parameters() if p.requires_grad]
@@ -203,6 +271,8 @@ def _fit(
             device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False,
         )
+    board = _tensorboard(run, runc) if dist.is_main() else None
+    epoch_times: list[float] = []
     for epoch in range(start, optim.epochs):
         torch.manual_seed(epoch_seed(runc.seed, epoch, 2))
         gen = torch.Generator(device).manual_seed(epoch_seed(runc.seed, epoch, 3))
@@ -211,15 +281,21 @@ def _fit(
             group["lr"] = lr_at(optim, epoch)
         loader = make_loader(dataset, optim.batch_size, cfg.data.workers, runc.seed, epoch, device)
         train_model.train()
-        t0, steps, total, sums = time.time(), 0, torch.zeros((), device=device), {}
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        t0, steps, samples = time.time(), 0, 0
+        total, sums, wait = torch.zeros((), device=device), {}, 0.0
         bar = tqdm(
             loader,
             desc=f"{desc} {epoch + 1}/{optim.epochs}",
             leave=False,
             disable=not (runc.progress and dist.is_main()),
         )
+        t_data = time.time()
         for batch in bar:
+            wait += time.time() - t_data
             if batch is None:
+                t_data = time.time()
                 continue
             loss, stats = step(train_model, batch, gen)
             if not torch.isfinite(loss):
@@ -235,27 +311,38 @@ def _fit(
             loss.backward()
             opt.step()
             steps += 1
+            samples += len(batch["index"])
             total += loss.detach()
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + v
             if steps % 10 == 0:
-                bar.set_postfix(loss=f"{float(total) / steps:.3f}")
+                bar.set_postfix(
+                    loss=f"{float(total) / steps:.3f}",
+                    eta=_eta(epoch_times, epoch, optim.epochs, bar),
+                )
             if runc.max_steps and steps >= runc.max_steps:
                 break
+            t_data = time.time()
         if steps == 0:
             raise DataError(
                 f"no readable video: all {len(dataset)} listed videos under "
                 f"{dataset.video_root} were skipped; reasons in {run.path / 'skipped.jsonl'}"
             )
+        seconds = time.time() - t0
+        epoch_times.append(seconds)
         last = {
             "epoch": epoch + 1,
             # mean over processes (DistributedSampler gives each the same number of steps)
             "loss": float(dist.all_reduce_sum(total.clone())) / (steps * dist.world_size()),
             "lr": lr_at(optim, epoch),
             "steps": steps,
-            "seconds": round(time.time() - t0, 2),
+            "seconds": round(seconds, 2),
+            "samples_per_s": round(samples * dist.world_size() / max(seconds, 1e-9), 1),
+            "data_wait": round(wait / max(seconds, 1e-9), 3),
             **{k: float(v) / steps for k, v in sums.items()},
         }
+        if device.type == "cuda":
+            last["gpu_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
         if dist.is_main():
             # The record first: a kill between the two leaves it for an epoch that the resume
             # drops (truncate_log) and redoes; the other order would lose the record.
@@ -274,12 +361,44 @@ def _fit(
             )
             line = (
                 f"{desc} epoch {epoch + 1}/{optim.epochs}: "
-                f"loss {last['loss']:.4f} ({last['seconds']} s)"
+                f"loss {last['loss']:.4f} ({last['seconds']} s, {last['samples_per_s']} videos/s, "
+                f"data wait {100 * last['data_wait']:.0f}%)"
             )
             run.note(line)
+            if board is not None:
+                for k, v in last.items():
+                    if k != "epoch" and isinstance(v, int | float):
+                        board.add_scalar(f"{desc}/{k}", v, epoch + 1)
+                board.flush()
             if runc.progress:
                 tqdm.write(line)
+    if board is not None:
+        board.close()
     return last
+
+
+def _eta(epoch_times: list[float], epoch: int, epochs: int, bar) -> str:
+    """Time left for the whole run: this epoch's remainder plus the mean epoch time for the
+    epochs after it (the bar's own ETA covers this epoch only)."""
+    rate = bar.format_dict.get("rate") or 0
+    total, n = bar.format_dict.get("total") or 0, bar.format_dict.get("n", 0)
+    here = (total - n) / rate if rate else 0.0
+    per_epoch = (
+        sum(epoch_times) / len(epoch_times) if epoch_times else (total / rate if rate else 0)
+    )
+    left = here + per_epoch * (epochs - epoch - 1)
+    return f"{int(left // 60)}m{int(left % 60):02d}s"
+
+
+def _tensorboard(run: RunDir, runc: RunConfig):
+    """A SummaryWriter in <run>/tensorboard, or None when disabled or not installed."""
+    if not runc.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(run.path / "tensorboard"))
 
 
 def _require_videos(items: list, data) -> None:
@@ -301,50 +420,57 @@ def _finish(run: RunDir, results: dict) -> dict:
     return results
 
 
+def _opener(cfg, video_root: Path, items: list, run: RunDir | None):
+    """Where the datasets read videos: the files, or (data.cache) a bank decoded once."""
+    if not cfg.data.cache:
+        return None
+    from bepaper.data.memory import shared_bank
+
+    return shared_bank(video_root, cfg.data, run.record_skip if run else None).opener(items)
+
+
 # ---------------------------------------------------------------- pretraining
 
 
 def pretrain(cfg: PretrainConfig) -> dict:
-    """Self-supervised pretraining (MoCo / MoCo+HN / MoCo+BE). Writes `backbone.pt`."""
+    """Self-supervised pretraining with any registered method (`method.name`), BE on or off
+    (`method.be`). Writes `backbone.pt`; returns the final metrics."""
     check_settings(cfg)
     device = resolve_device(cfg.run.device)
     dist.setup(device)
     _set_determinism(cfg.run)
     video_root, split = load_split(cfg.data)
     _require_videos(split.train, cfg.data)
+    run, done = open_run(cfg, "pretrain")
+    if done is not None:
+        return done
     torch.manual_seed(cfg.run.seed)
-    model = prepare_model(MoCo(cfg.model, cfg.method), cfg.run, device)
+    method = prepare_model(build_method(cfg.model, cfg.method), cfg.run, device)
     if cfg.run.compile:
-        model.encoder_q.backbone = torch.compile(model.encoder_q.backbone)
-    run, _ = open_run(cfg, "pretrain")
+        method.backbone.compile()  # in place: state-dict keys unchanged
     ds = PretrainClips(
         video_root,
         split.train,
         cfg.data,
         on_skip=run.record_skip,
         seed=cfg.run.seed,
-        hard_gap=cfg.method.hard_gap,
+        sampler=method.sampler(),
+        opener=_opener(cfg, video_root, split.train, run),
     )
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
 
     def step(m: nn.Module, batch: dict, gen: torch.Generator) -> tuple[Tensor, dict]:
-        clip = batch["clip"].to(device, non_blocking=True)
-        x_o, x_v = train_view(clip, cfg.augment, gen), train_view(clip, cfg.augment, gen)
-        x_h = None
-        if model.use_hard:
-            x_h = train_view(batch["hard"].to(device, non_blocking=True), cfg.augment, gen)
-        if mem is not None:
-            x_o, x_v = x_o.contiguous(memory_format=mem), x_v.contiguous(memory_format=mem)
-            x_h = None if x_h is None else x_h.contiguous(memory_format=mem)
+        clips = batch["clips"].to(device, non_blocking=True)  # B x N x T x S x S x 3
+        views = _channels_last(method.views(clips, cfg.augment, gen), mem)
         with _autocast(cfg.run, device):
-            return m(x_o, x_v, x_h)
+            return m(views)
 
     t0 = time.time()
-    last = _fit(run, cfg, model, step, ds, device, "pretrain")
-    backbone = getattr(model.encoder_q.backbone, "_orig_mod", model.encoder_q.backbone)
+    last = _fit(run, cfg, method, step, ds, device, "pretrain")
     if dist.is_main():
         save_checkpoint(
-            run.path / "backbone.pt", {"backbone": backbone.state_dict(), "config": to_dict(cfg)}
+            run.path / "backbone.pt",
+            {"backbone": method.backbone.state_dict(), "config": to_dict(cfg)},
         )
     return _finish(run, {"final": last, "seconds": round(time.time() - t0, 1)})
 
@@ -353,16 +479,31 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
 
 def load_backbone_weights(backbone: nn.Module, source: str | Path) -> None:
-    """Load pretrained backbone weights from a pretraining run folder (its backbone.pt) or a
-    checkpoint file. Every key must match: nothing is dropped silently."""
+    """Load pretrained backbone weights from a pretraining run folder (its backbone.pt), a
+    fine-tuning run folder (its classifier.pt: supervised pretraining), or a checkpoint file.
+    Every key must match: nothing is dropped silently."""
     path = Path(source)
     if path.is_dir():
-        path = path / "backbone.pt"
+        path = path / ("backbone.pt" if (path / "backbone.pt").exists() else "classifier.pt")
     state = load_checkpoint(path)
     weights = state.get("backbone")
+    if weights is None and "model" in state and "classes" in state:  # a classifier
+        weights = {
+            k.removeprefix("backbone."): v
+            for k, v in state["model"].items()
+            if k.startswith("backbone.")
+        }
     if weights is None:
         raise CheckpointError(f"{path}: no 'backbone' weights in this checkpoint")
-    missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    weights = {k.replace("_orig_mod.", ""): v for k, v in weights.items()}
+    try:
+        missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = next((line.strip() for line in first if "size mismatch" in line), first[0])
+        raise CheckpointError(
+            f"{path}: weights do not fit the backbone: {detail} (is model.backbone/width the same?)"
+        ) from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: weights do not fit the backbone: missing {list(missing)[:5]}, "
@@ -379,11 +520,15 @@ def _labeled(
     train: bool,
     static: bool = False,
     num_clips: int = 10,
-) -> tuple[LabeledClips, int]:
+) -> tuple[LabeledClips, list[str]]:
     """A labelled dataset over the `subset` ("train" or "test") list of a split; `train`
-    picks random training clips, else `num_clips` uniform test clips."""
+    picks random training clips, else `num_clips` uniform test clips. The training list of
+    the fine-tuning split keeps `data.per_class` videos per class (0 = all). Returns the
+    dataset and the class names."""
     video_root, split = load_split(cfg.data, split_no)
     items = split.train if subset == "train" else split.test
+    if subset == "train" and split_no is None:
+        items = subset_per_class(items, cfg.data.per_class, cfg.run.seed)
     ds = LabeledClips(
         video_root,
         items,
@@ -393,20 +538,45 @@ def _labeled(
         train=train,
         num_clips=num_clips,
         static=static,
+        opener=_opener(cfg, video_root, items, run),
     )
-    return ds, len(split.classes)
+    return ds, list(split.classes)
+
+
+def save_outputs(
+    path: Path,
+    ds: LabeledClips,
+    values: Tensor,
+    labels: Tensor,
+    indices: Tensor,
+    classes: list[str],
+    name: str,
+) -> None:
+    """Per-video outputs as an .npz (no pickle): `name` (N x X float32), labels (N, 0-based),
+    paths (N), classes (C). Written atomically."""
+    paths = np.array([ds.items[int(i)].path for i in indices], dtype=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            **{name: values.float().numpy()},
+            labels=labels.numpy().astype(np.int64),
+            paths=paths,
+            classes=np.array(classes, dtype=str),
+        )
 
 
 def evaluate_splits(
     model: Classifier, cfg, device: torch.device, run: RunDir | None, static: bool = False
 ) -> dict:
-    """10-clip top-1 on each split listed in cfg.eval.splits, plus the linear probe."""
+    """10-clip top-1 on each split listed in cfg.eval.splits, plus the linear probe. With a
+    run folder, each test split's per-video scores go to outputs/test_split<s>.npz."""
     out: dict = {"test_top1": {}}
     for s in cfg.eval.splits:
-        ds, _ = _labeled(
+        ds, classes = _labeled(
             cfg, s, "test", run, train=False, static=static, num_clips=cfg.eval.num_clips
         )
-        acc, _, _ = accuracy(
+        res = classify_videos(
             model,
             ds,
             cfg.augment,
@@ -416,27 +586,79 @@ def evaluate_splits(
             progress=cfg.run.progress,
             desc=f"test split {s}",
         )
-        out["test_top1"][str(s)] = acc
+        out["test_top1"][str(s)] = res["top1"]
+        if run is not None and dist.is_main():
+            save_outputs(
+                run.path / "outputs" / f"test_split{s}.npz",
+                ds,
+                res["scores"],
+                res["labels"],
+                res["indices"],
+                classes,
+                "scores",
+            )
     if cfg.eval.probe_split:
-        out["probe_top1"] = probe(model.backbone, cfg, device, run)
+        out["probe"] = probe(model.backbone, cfg, device, run)
+        out["probe_top1"] = out["probe"]["test_top1"]
     return out
 
 
-def probe(backbone: nn.Module, cfg, device: torch.device, run: RunDir | None = None) -> float:
+def classify_videos(model: nn.Module, ds: LabeledClips, aug, device, **kw) -> dict:
+    """Clip-averaged softmax scores of every readable test video, with labels and indices."""
+    model.eval()
+    out = video_scores(model, ds, aug, device, **kw)
+    if len(out.labels) == 0:
+        scores = torch.empty(0, 0)
+        return {
+            "top1": float("nan"),
+            "scores": scores,
+            "labels": out.labels,
+            "indices": out.indices,
+        }
+    scores = combine_clip_scores(out.values)
+    acc = top1(scores, out.labels)
+    return {"top1": acc, "scores": scores, "labels": out.labels, "indices": out.indices}
+
+
+def probe(
+    backbone: nn.Module,
+    cfg,
+    device: torch.device,
+    run: RunDir | None = None,
+    out_dir: Path | None = None,
+) -> dict:
     """Linear probe on frozen features: train on split `eval.probe_split`'s train list,
-    score on its test list (SynthBias: both unbiased, so only motion helps)."""
+    score on its test list (SynthBias: both unbiased, so only motion helps). The L2 strength
+    is chosen by cross-validation on the training features. The features go to
+    <out_dir or run folder>/features/probe_{train,test}.npz; skipped videos to the run's log."""
+    out_dir = out_dir if out_dir is not None else (run.path if run is not None else None)
     s = cfg.eval.probe_split
     kw = dict(workers=cfg.data.workers, amp=cfg.run.amp, progress=cfg.run.progress)
-    tr, n_cls = _labeled(cfg, s, "train", run, train=False, num_clips=cfg.eval.num_clips)
+    tr, classes = _labeled(cfg, s, "train", run, train=False, num_clips=cfg.eval.num_clips)
     te, _ = _labeled(cfg, s, "test", run, train=False, num_clips=cfg.eval.num_clips)
-    xtr, ytr = features(backbone, tr, cfg.augment, device, desc="probe features (train)", **kw)
-    xte, yte = features(backbone, te, cfg.augment, device, desc="probe features (test)", **kw)
-    return linear_probe(xtr, ytr, xte, yte, n_cls, steps=cfg.eval.probe_epochs, seed=cfg.run.seed)
+    pool = cfg.eval.probe_pool
+    parts = {}
+    for name, ds in (("train", tr), ("test", te)):
+        out = clip_features(
+            backbone, ds, cfg.augment, device, pool=pool, desc=f"probe features ({name})", **kw
+        )
+        parts[name] = (out.values.mean(dim=1), out.labels, out.indices)
+        if out_dir is not None and dist.is_main():
+            x, y, idx = parts[name]
+            save_outputs(
+                out_dir / "features" / f"probe_{name}.npz", ds, x, y, idx, classes, "features"
+            )
+    (xtr, ytr, _), (xte, yte, _) = parts["train"], parts["test"]
+    res = fit_linear_probe(
+        xtr, ytr, xte, yte, len(classes), steps=cfg.eval.probe_epochs, seed=cfg.run.seed
+    )
+    res["pool"] = pool
+    return res
 
 
 def finetune(cfg: FinetuneConfig) -> dict:
     """Supervised training of a classifier (from a pretrained backbone or from scratch),
-    then 10-clip testing. Writes `classifier.pt`."""
+    then 10-clip testing. Writes `classifier.pt` and per-video outputs."""
     check_settings(cfg)
     device = resolve_device(cfg.run.device)
     dist.setup(device)
@@ -448,11 +670,13 @@ def finetune(cfg: FinetuneConfig) -> dict:
     _, split = load_split(cfg.data)
     _require_videos(split.train, cfg.data)
     _check_eval_splits(cfg)
+    run, done = open_run(cfg, "finetune")
+    if done is not None:
+        return done
     model = prepare_model(
         Classifier(backbone, len(split.classes), cfg.model.dropout), cfg.run, device
     )
-    run, _ = open_run(cfg, "finetune")
-    ds, _ = _labeled(cfg, None, "train", run, train=True, static=cfg.static)
+    ds, classes = _labeled(cfg, None, "train", run, train=True, static=cfg.static)
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
     ce = nn.CrossEntropyLoss()
 
@@ -470,16 +694,18 @@ def finetune(cfg: FinetuneConfig) -> dict:
     if dist.is_main():
         save_checkpoint(
             run.path / "classifier.pt",
-            {"model": model.state_dict(), "config": to_dict(cfg), "classes": list(split.classes)},
+            {"model": model.state_dict(), "config": to_dict(cfg), "classes": classes},
         )
-    results = {"final": last, "seconds": round(time.time() - t0, 1)}
+    results = {"final": last, "seconds": round(time.time() - t0, 1), "train_videos": len(ds)}
     results.update(evaluate_splits(model, cfg, device, run, cfg.static))
     return _finish(run, results)
 
 
 def evaluate_run(cfg) -> dict:
     """Score a fine-tuned classifier (a fine-tuning run folder or its classifier.pt) on
-    cfg.eval.splits, plus the probe when cfg.eval.probe_split is set."""
+    cfg.eval.splits, plus the probe when cfg.eval.probe_split is set. Writes
+    evaluation.json and per-video outputs under run.out."""
+    check_settings(cfg)
     device = resolve_device(cfg.run.device)
     path = Path(cfg.checkpoint)
     if not cfg.checkpoint:
@@ -504,7 +730,7 @@ def evaluate_run(cfg) -> dict:
     model = prepare_model(model, cfg.run, device)
     out = Path(cfg.run.out)
     out.mkdir(parents=True, exist_ok=True)
-    skips = RunDir(out, {}, "evaluate")  # only its skip log: out/skipped.jsonl
+    skips = RunDir(out, {}, "evaluate")  # only its skip log and outputs under out/
     (out / "skipped.jsonl").unlink(missing_ok=True)  # this evaluation's skips, not an older one's
     results = evaluate_splits(model, cfg, device, skips, cfg.static)
     results["skipped_videos"] = len(skips.skipped())

@@ -89,8 +89,11 @@ def test_errors_found_before_the_run_starts(root, tmp_path):
     base = [f"data.root={root}", *TINY, *EXTRA["pretrain"]]
     cases = [
         ([f"data.root={tmp_path / 'nowhere'}"], ["data root not found", "nowhere"]),
-        (["model.backbone=r4d"], ["unknown model 'r4d'"]),
-        (["method.name=simclr"], ["unknown method 'simclr'"]),
+        (["model.backbone=r4d"], ["'model.backbone' is 'r4d'; choose from", "r3d18"]),
+        (["method.name=simclr"], ["unknown method 'simclr'; choose from", "rotnet"]),
+        (["method.gamma=5"], ["'method.gamma' must be in [0, 1], got 5"]),
+        (["method.temperature=0"], ["'method.temperature' must be > 0, got 0"]),
+        (["method.num_rotations=4"], ["method 'moco' has no option 'method.num_rotations'"]),
         (["data.split=3"], ["split file not found", "trainlist03.txt"]),
     ]
     procs = [bepaper("pretrain", *base, *args, cwd=tmp_path) for args, _ in cases]
@@ -102,10 +105,13 @@ def test_errors_found_before_the_run_starts(root, tmp_path):
 @pytest.mark.parametrize(
     "command, args, fragment",
     [
-        ("pretrain", ["data.backend=ffmpeg"], "unknown video backend 'ffmpeg'"),
+        ("pretrain", ["data.backend=ffmpeg"], "'data.backend' is 'ffmpeg'; choose from"),
         ("pretrain", ["run.device=gpu0"], "run.device 'gpu0' is not a device"),
-        ("pretrain", ["data.num_frames=0"], "'data.num_frames' must be at least 1"),
-        ("pretrain", ["run.keep_checkpoints=0"], "'run.keep_checkpoints' must be at least 1"),
+        ("pretrain", ["data.num_frames=0"], "'data.num_frames' must be >= 1, got 0"),
+        ("pretrain", ["run.keep_checkpoints=0"], "'run.keep_checkpoints' must be >= 1, got 0"),
+        ("pretrain", ["optim.lr=-1"], "'optim.lr' must be > 0, got -1.0"),
+        ("pretrain", ["augment.crop_min=1.5"], "'augment.crop_min' must be in (0, 1], got 1.5"),
+        ("pretrain", ["method.name=rotnet", "method.num_rotations=3"], "'method.num_rotations'"),
         ("finetune", ["eval.splits=[1, 3]"], "split file not found"),
         ("finetune", ["eval.probe_split=3"], "list03.txt"),
         ("finetune", ["init=nowhere"], "cannot load checkpoint nowhere: no such file"),

@@ -25,7 +25,7 @@ def test_paper_defaults():
         5e-4,
         0.9,
     )
-    assert (p.method.gamma, p.model.embed_dim, p.data.num_frames, p.data.stride) == (
+    assert (p.method.gamma, p.method.options.embed_dim, p.data.num_frames, p.data.stride) == (
         0.3,
         128,
         16,
@@ -102,4 +102,64 @@ def test_shipped_study_configs_are_valid():
     assert files
     for f in files:
         cfg = build_config(StudyConfig, [f])
-        assert cfg.methods == ["moco", "moco_hn", "moco_be"] and len(cfg.seeds) >= 3, f.name
+        assert {"random", "moco", "moco+hn+be"} <= set(cfg.arms), f.name
+        assert len(cfg.seeds) >= (2 if "smoke" in f.name else 3), f.name
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("optim.lr=-1", "'optim.lr' must be > 0, got -1"),
+        ("optim.lr=0", "'optim.lr' must be > 0, got 0"),
+        ("method.gamma=5", "'method.gamma' must be in [0, 1], got 5"),
+        ("method.gamma=-0.1", "'method.gamma' must be in [0, 1], got -0.1"),
+        ("method.temperature=0", "'method.temperature' must be > 0, got 0"),
+        ("method.momentum=1.5", "'method.momentum' must be in [0, 1], got 1.5"),
+        ("method.queue_size=0", "'method.queue_size' must be >= 1, got 0"),
+        ("optim.weight_decay=-1", "'optim.weight_decay' must be >= 0, got -1"),
+        ("augment.crop_min=1.5", "'augment.crop_min' must be in (0, 1], got 1.5"),
+        ("augment.crop_min=0", "'augment.crop_min' must be in (0, 1], got 0"),
+        ("optim.momentum=1", "'optim.momentum' must be in [0, 1), got 1"),
+        ("optim.lr=.nan", "'optim.lr' must be > 0, got nan"),
+        ("data.num_frames=0", "'data.num_frames' must be >= 1, got 0"),
+        ("model.width=-2", "'model.width' must be >= 0, got -2"),
+        ("model.backbone=r50", "'model.backbone' is 'r50'; choose from"),
+        ("method.distraction=blur", "'method.distraction' is 'blur'; choose from"),
+        ("method.head_pool=mean", "'method.head_pool' is 'mean'; choose from ['max', 'avg']"),
+        ("method.hard_gap=0", "'method.hard_gap' must be >= 1, got 0"),
+        ("data.backend=ffmpeg", "'data.backend' is 'ffmpeg'; choose from"),
+        ("run.keep_checkpoints=0", "'run.keep_checkpoints' must be >= 1, got 0"),
+        ("method.beta=-1", "'method.beta' must be >= 0, got -1"),
+        ("optim.lr_gamma=2", "'optim.lr_gamma' must be in (0, 1], got 2"),
+    ],
+)
+def test_values_outside_their_range_are_refused(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        build_config(PretrainConfig, overrides=[override])
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_method_options_are_their_own_schema():
+    cfg = build_config(PretrainConfig, overrides=["method.queue_size=3569"])
+    assert cfg.method.options.queue_size == 3569 and to_dict(cfg)["method"]["queue_size"] == 3569
+    with pytest.raises(ConfigError, match="method 'moco' has no option 'method.tuple_len'"):
+        build_config(PretrainConfig, overrides=["method.tuple_len=3"])
+    # a new method name resets the options to that method's defaults
+    from bepaper.methods import METHODS
+
+    for name, cls in METHODS.items():
+        c = build_config(PretrainConfig, overrides=[f"method.name={name}", "method.be=false"])
+        assert isinstance(c.method.options, cls.Options) and c.method.be is False
+        assert from_dict(PretrainConfig, to_dict(c)) == c
+
+
+def test_result_part_leaves_out_execution_settings():
+    from bepaper.config import execution_keys, result_dict
+
+    a = build_config(PretrainConfig, overrides=["data.workers=7", "run.device=cpu"])
+    b = build_config(PretrainConfig, overrides=["run.amp=false", "data.root=/elsewhere"])
+    assert result_dict(a) == result_dict(b) and to_dict(a) != to_dict(b)
+    assert "run.device" in execution_keys(a) and "optim.lr" not in execution_keys(a)
+    c = build_config(PretrainConfig, overrides=["run.seed=1"])
+    assert result_dict(c) != result_dict(a)

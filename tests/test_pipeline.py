@@ -1,6 +1,7 @@
-"""The whole main job at a tiny preset, end to end through the CLI: SynthBias videos are
-generated, MoCo / MoCo+HN / MoCo+BE pretrained, fine-tuned, tested; a table and a plot
-are written. Then a rerun reuses every finished run."""
+"""The whole BE-question study at a tiny preset, end to end through the CLI: SynthBias
+videos are generated, the sanity nets trained, MoCo arms pretrained, probed, fine-tuned on
+a few labels and tested, random init beside them; the result files are written. Then a
+rerun reuses every finished run."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import pytest
 TINY = """
 synth_preset: tiny
 synth_root: {root}/data
+name: tiny
 seeds: [0, 1]
-out: {root}/runs
+arms: [random, moco, moco+hn+be]
+labels_per_class: 2
 figures: {root}/figures
 data: {{num_frames: 8, stride: 2, load_size: 32, workers: 0}}
 augment: {{crop_size: 24}}
@@ -27,7 +30,7 @@ pretrain: {{epochs: 2, batch_size: 8}}
 finetune: {{epochs: 1, batch_size: 8}}
 supervised: {{epochs: 1, batch_size: 8}}
 eval: {{num_clips: 2, splits: [1, 2], probe_split: 2, probe_epochs: 10}}
-run: {{device: cpu, progress: false}}
+run: {{root: {root}/runs, device: cpu, progress: false, tensorboard: false}}
 """
 
 
@@ -40,28 +43,34 @@ def test_tiny_study_end_to_end(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
 
     fig = tmp_path / "figures"
-    rows = list(csv.DictReader(open(fig / "synthbias_tiny_table.csv")))
-    assert [r["method"] for r in rows] == ["moco", "moco_hn", "moco_be"]
+    rows = list(csv.DictReader(open(fig / "tiny_table.csv")))
+    assert [r["arm"] for r in rows] == ["untrained", "random", "moco", "moco+hn+be"]
     assert all(r["seeds"] == "2" for r in rows)
-    for r in rows:
-        for key in ("biased_top1_mean", "unbiased_top1_mean", "pretrain_probe_top1_mean"):
+    for r in rows[1:]:
+        for key in ("biased_top1_mean", "unbiased_top1_mean"):
             assert 0.0 <= float(r[key]) <= 100.0
-    table = (fig / "synthbias_tiny_table.md").read_text()
-    assert "MoCo+BE" in table and "Sanity checks" in table and "±" in table
-    assert (fig / "synthbias_tiny_plot.png").read_bytes()[:4] == b"\x89PNG"
-    raw = json.loads((fig / "synthbias_tiny_results.json").read_text())
-    assert len(raw["rows"]) == 6 and set(raw["sanity"]) >= {"static", "untrained_probe"}
+    runs = list(csv.DictReader(open(fig / "tiny_runs.csv")))
+    assert len(runs) == 2 * 4
+    summary = json.loads((fig / "tiny_summary.json").read_text())
+    assert summary["info"]["complete"] and summary["info"]["seeds"] == [0, 1]
+    assert {p["property"][:2] for p in summary["properties"]} == {"1.", "2.", "3."}
+    assert set(summary["verdicts"]) >= {"moco+hn+be vs moco", "moco vs random"}
+    table = (fig / "tiny_table.md").read_text()
+    assert "Sanity properties" in table and "±" in table and "nothing claimed" in table
+    assert (fig / "tiny_plot.png").read_bytes()[:4] == b"\x89PNG"
 
-    # Every run folder is finished and holds what a user needs to reproduce it.
-    runs = sorted((tmp_path / "runs").iterdir())
-    assert len(runs) >= 6 + 6 + 3
-    for run in runs:
-        assert (run / "finished.json").exists() and (run / "config.yaml").exists()
+    # Every run folder is finished and holds what a user needs to reproduce it; the labelled
+    # subset is 2 videos per class (4 classes).
+    folders = sorted((tmp_path / "runs").glob("*-*-*"))
+    assert len(folders) == 3 + 2 * 2 + 2 * 3  # sanity nets; pretrain runs; fine-tune runs
+    for run in folders:
+        assert (run / "finished.json").exists() and (run / "identity.json").exists()
         assert json.loads((run / "metrics.json").read_text())["skipped_videos"] == 0
+    assert {int(float(r["train_videos"])) for r in runs if r["arm"] != "untrained"} == {8}
 
     # A second call reuses every finished run: same table, far less time.
     t0 = time.time()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert list(csv.DictReader(open(fig / "synthbias_tiny_table.csv"))) == rows
+    assert list(csv.DictReader(open(fig / "tiny_table.csv"))) == rows
     assert time.time() - t0 < 60

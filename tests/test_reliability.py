@@ -25,7 +25,7 @@ import torch
 from bepaper.checkpoint import load_checkpoint
 from bepaper.config import FinetuneConfig, PretrainConfig, build_config
 from bepaper.data.datasets import PretrainClips
-from bepaper.data.sampling import clip_indices
+from bepaper.data.sampling import RandomClips, clip_indices
 from bepaper.data.splits import VideoItem
 from bepaper.data.synthbias import generate, write_video
 from bepaper.errors import BepaperError, DataError
@@ -47,6 +47,7 @@ TINY = [
     "run.device=cpu",
     "run.deterministic=true",
     "run.progress=false",
+    "run.tensorboard=false",
 ]
 # Broken files added to the training list of split 1: (name, what it is).
 UNUSABLE = {
@@ -78,10 +79,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+WALL_CLOCK = ("seconds", "samples_per_s", "data_wait")
+
+
 def timeless(record: dict) -> dict:
-    """A result or metrics record without its wall-clock times."""
+    """A result or metrics record without its wall-clock measurements."""
     return {
-        k: timeless(v) if isinstance(v, dict) else v for k, v in record.items() if k != "seconds"
+        k: timeless(v) if isinstance(v, dict) else v
+        for k, v in record.items()
+        if k not in WALL_CLOCK
     }
 
 
@@ -200,13 +206,13 @@ def test_short_videos_are_looped(broken):
     cfg = build_config(PretrainConfig, [], [*TINY, "data.load_size=32"]).data  # no resizing
     for name, n in (("b_1frame.avi", 1), ("b_3frames.avi", 3)):
         path = next(p for p in usable if p.endswith(name))
-        sample = PretrainClips(root / "videos", [VideoItem(path, 0)], cfg)[0]
-        assert sample is not None and sample["clip"].shape == (4, 32, 32, 3)
+        sample = PretrainClips(root / "videos", [VideoItem(path, 0)], cfg, sampler=RandomClips())[0]
+        assert sample is not None and sample["clips"].shape == (1, 4, 32, 32, 3)
         reader = open_video(root / "videos" / path)
         assert reader.num_frames == n
         frames = reader.get(list(range(n)))
         expected = frames[clip_indices(0, 4, 2, n)]  # starts at 0 and wraps around
-        np.testing.assert_array_equal(sample["clip"], expected)
+        np.testing.assert_array_equal(sample["clips"][0], expected)
 
 
 def test_frames_of_the_wrong_shape_are_skipped(monkeypatch, synth):
@@ -225,7 +231,11 @@ def test_frames_of_the_wrong_shape_are_skipped(monkeypatch, synth):
     cfg = build_config(PretrainConfig, [], TINY).data
     skips = []
     ds = PretrainClips(
-        synth / "videos", [VideoItem("x.avi", 0)], cfg, on_skip=lambda p, r: skips.append(r)
+        synth / "videos",
+        [VideoItem("x.avi", 0)],
+        cfg,
+        on_skip=lambda p, r: skips.append(r),
+        sampler=RandomClips(),
     )
     assert ds[0] is None
     assert skips and "(16, 16, 4)" in skips[0]
@@ -324,11 +334,18 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(broken, tmp_path):
     )
     assert not list(run.rglob(".tmp-*"))
 
-    _, err = again.communicate(timeout=120)
-    assert again.returncode == 2
+    # The same command on a finished run reuses it (a run is a result) and writes nothing;
+    # another config on it is refused, naming the change.
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert f"reusing finished run {ref}" in out
+    assert snapshot(ref) == finished
+    other = start(ref, "optim.lr=0.02")
+    _, err = other.communicate(timeout=120)
+    assert other.returncode == 2
     assert err.strip().splitlines() == [
-        f"bepaper: error: {ref} holds a finished pretrain run; "
-        "choose another output folder or delete it"
+        f"bepaper: error: {ref} holds a finished pretrain run of another config "
+        "(optim.lr: 0.01 -> 0.02); choose another output folder or delete it"
     ]
     assert snapshot(ref) == finished
 

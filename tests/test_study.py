@@ -1,39 +1,111 @@
-"""The study reuses finished runs of the same config, and refuses to mix in others."""
+"""Runs are results: a run is keyed on its result-relevant config and data, so a finished
+run is reused whatever the execution settings, and a result-relevant change is refused or
+gets its own folder. The study's arms parse as documented."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from bepaper.config import FinetuneConfig, RunConfig, to_dict
-from bepaper.errors import BepaperError
-from bepaper.runs import RunDir
-from bepaper.study import _cached
+from bepaper.config import FinetuneConfig, MethodConfig, build_config
+from bepaper.data.synthbias import generate
+from bepaper.errors import BepaperError, ConfigError
+from bepaper.study import parse_arm
+from bepaper.train import finetune, run_folder, run_identity
+
+TINY = [
+    "data.num_frames=4",
+    "data.stride=2",
+    "data.load_size=32",
+    "data.workers=0",
+    "augment.crop_size=16",
+    "model.backbone=r3d_small",
+    "model.width=4",
+    "optim.epochs=1",
+    "optim.batch_size=8",
+    "eval.num_clips=1",
+    "run.device=cpu",
+    "run.progress=false",
+]
 
 
-def _finished(path, cfg, results):
-    run = RunDir(path, to_dict(cfg), "finetune")
-    run.open()
-    run.finish(results)
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    data = generate(tmp_path_factory.mktemp("d"), "tiny", analogues=("ucf101like",), workers=1,
+                    progress=False)  # fmt: skip
+    return data["ucf101like"]
 
 
-def test_finished_run_of_same_config_is_reused_and_progress_does_not_matter(tmp_path):
-    cfg = FinetuneConfig(run=RunConfig(out=str(tmp_path / "r"), progress=True))
-    _finished(tmp_path / "r", cfg, {"top1": 0.5})
-    calls = []
-    quiet = FinetuneConfig(run=RunConfig(out=str(tmp_path / "r"), progress=False))
-    assert _cached(lambda c: calls.append(c), quiet) == {"top1": 0.5}
-    assert calls == []
+def cfg(root, runs, *extra):
+    return build_config(
+        FinetuneConfig, overrides=[f"data.root={root}", f"run.root={runs}", *TINY, *extra]
+    )
 
 
-def test_finished_run_of_another_config_is_an_error(tmp_path):
-    cfg = FinetuneConfig(run=RunConfig(out=str(tmp_path / "r")))
-    _finished(tmp_path / "r", cfg, {"top1": 0.5})
-    other = FinetuneConfig(run=RunConfig(out=str(tmp_path / "r")))
-    other.optim.epochs = 3
-    with pytest.raises(BepaperError, match=r"optim.epochs: 45 -> 3"):
-        _cached(lambda c: None, other)
+def test_a_run_made_with_other_execution_settings_is_reused(root, tmp_path, capsys):
+    first = cfg(root, tmp_path / "runs", "data.workers=1", "run.tensorboard=false")
+    result = finetune(first)
+    folder = run_folder(first, "finetune")
+    assert folder.parent == tmp_path / "runs" and (folder / "finished.json").exists()
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    # Another machine: other workers, device string, precision, progress, and the same data
+    # reached through another path (a symlink).
+    link = tmp_path / "elsewhere"
+    link.symlink_to(root)
+    again = cfg(link, tmp_path / "runs", "data.workers=0", "run.amp=false", "run.progress=true")
+    assert run_folder(again, "finetune") == folder
+    assert finetune(again) == result
+    assert "reusing finished run" in capsys.readouterr().out
+    assert before == {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def test_unfinished_run_is_run(tmp_path):
-    cfg = FinetuneConfig(run=RunConfig(out=str(tmp_path / "r")))
-    assert _cached(lambda c: {"ran": c.run.out}, cfg) == {"ran": str(tmp_path / "r")}
+def test_a_result_relevant_change_gets_another_folder_or_is_refused(root, tmp_path):
+    base = cfg(root, tmp_path / "runs")
+    other = cfg(root, tmp_path / "runs", "optim.lr=0.02")
+    assert run_folder(base, "finetune") != run_folder(other, "finetune")
+    finetune(base)
+    # forced into the same folder, the finished run is not overwritten: the change is named
+    forced = cfg(
+        root, tmp_path / "runs", "optim.lr=0.02", f"run.out={run_folder(base, 'finetune')}"
+    )
+    with pytest.raises(BepaperError, match=r"another config \(optim.lr: 0.05 -> 0.02\)"):
+        finetune(forced)
+
+
+def test_identity_is_written_and_names_data_by_content(root, tmp_path):
+    a = cfg(root, tmp_path / "runs")
+    ident = run_identity(a, "finetune")
+    assert ident["command"] == "finetune" and "workers" not in ident["config"]["data"]
+    assert "root" not in ident["config"]["data"] and len(ident["data"]) == 16
+    finetune(a)
+    saved = json.loads((run_folder(a, "finetune") / "identity.json").read_text())
+    assert saved == json.loads(json.dumps(ident))
+    # per-video outputs are kept, not only the scalar accuracy
+    import numpy as np
+
+    out = np.load(run_folder(a, "finetune") / "outputs" / "test_split1.npz")
+    assert out["scores"].shape == (len(out["paths"]), len(out["classes"]))
+    assert set(out["labels"]) <= set(range(len(out["classes"])))
+
+
+@pytest.mark.parametrize(
+    "arm, name, be, hn",
+    [
+        ("moco", "moco", False, False),
+        ("moco+hn", "moco", False, True),
+        ("moco+be", "moco", True, False),
+        ("moco+hn+be", "moco", True, True),
+    ],
+)
+def test_arms(arm, name, be, hn):
+    m = parse_arm(arm, MethodConfig())
+    assert (m.name, m.be, m.options.hard_negatives) == (name, be, hn)
+
+
+def test_bad_arms_are_clear_errors():
+    assert parse_arm("random", MethodConfig()) is None
+    with pytest.raises(ConfigError, match="unknown switch"):
+        parse_arm("moco+xx", MethodConfig())
+    with pytest.raises(ConfigError, match="unknown method 'simclr'"):
+        parse_arm("simclr+be", MethodConfig())

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from bepaper.config import DataConfig
-from bepaper.data.sampling import clip_indices, hard_negative_start, random_start, uniform_starts
+from bepaper.data.sampling import ClipSampler, clip_indices, random_start, uniform_starts
 from bepaper.data.splits import DATASETS, Split, VideoItem
 from bepaper.data.synthbias import dataset_paths
 from bepaper.errors import ConfigError, DataError, VideoError
@@ -26,17 +26,49 @@ from bepaper.video import BACKENDS, open_video
 SkipFn = Callable[[str, str], None]
 
 
-def split_location(cfg: DataConfig) -> tuple[Path, Path]:
+class FileOpener:
+    """Opens a listed video (path relative to the video root) with a decoding backend.
+    A class, not a closure, so DataLoader workers can pickle it under any start method."""
+
+    def __init__(self, video_root: Path, backend: str) -> None:
+        self.video_root, self.backend = Path(video_root), backend
+
+    def __call__(self, relpath: str):
+        return open_video(self.video_root / relpath, self.backend)
+
+
+def subset_per_class(items: list[VideoItem], n: int, seed: int) -> list[VideoItem]:
+    """`n` videos per class drawn without replacement with `seed` (all of a class that has
+    fewer), in the list's order. n = 0 keeps every video. The low-label regime of the study."""
+    if n <= 0:
+        return list(items)
+    rng = np.random.default_rng([seed, 7])
+    by_class: dict[int, list[int]] = {}
+    for i, item in enumerate(items):
+        by_class.setdefault(item.label, []).append(i)
+    keep = set()
+    for idx in by_class.values():
+        keep.update(rng.permutation(idx)[:n].tolist())
+    return [item for i, item in enumerate(items) if i in keep]
+
+
+def split_location(cfg: DataConfig, split: int | None = None) -> tuple[Path, Path]:
     """(video_root, split_dir) for a data config. For SynthBias, `root` is an analogue
     folder and the layout comes from `synthbias.dataset_paths`; for real datasets `root` is
-    the video root. `data.split_dir`, when given, overrides the split folder."""
+    the video root and the split files are searched where the official archives put them
+    (`bepaper.data.locate.find_split_dir`). `data.split_dir`, when given, is used as is."""
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise DataError(f"data root not found: {root} (data.root)")
     if cfg.dataset == "synthbias":
         video_root, split_dir = dataset_paths(root)
+    elif cfg.split_dir:
+        video_root, split_dir = root, Path(cfg.split_dir)
     else:
-        video_root, split_dir = root, root / "splits"
+        from bepaper.data.locate import find_split_dir
+
+        video_root = root
+        split_dir = find_split_dir(cfg.dataset, root, cfg.split if split is None else split)[0]
     if cfg.split_dir:
         split_dir = Path(cfg.split_dir).expanduser()
     if not split_dir.exists():
@@ -48,7 +80,7 @@ def load_split(cfg: DataConfig, split: int | None = None) -> tuple[Path, Split]:
     """Parse the split files named by a data config. Returns (video_root, split)."""
     if cfg.backend not in BACKENDS:  # checked here, before a run writes anything
         raise ConfigError(f"unknown video backend '{cfg.backend}'; choose from {list(BACKENDS)}")
-    video_root, split_dir = split_location(cfg)
+    video_root, split_dir = split_location(cfg, split)
     name = "ucf101" if cfg.dataset == "synthbias" else cfg.dataset
     if name not in DATASETS:
         choices = sorted([*DATASETS, "synthbias"])
@@ -70,7 +102,9 @@ def _square(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 class _ClipSource(Dataset):
-    """Shared decoding for the datasets below."""
+    """Shared decoding for the datasets below. `opener(relpath)` returns a reader (default:
+    the file, decoded with `cfg.backend`; `bepaper.data.memory.VideoBank.open` serves
+    videos decoded once into memory)."""
 
     def __init__(
         self,
@@ -79,6 +113,7 @@ class _ClipSource(Dataset):
         cfg: DataConfig,
         on_skip: SkipFn | None = None,
         seed: int = 0,
+        opener: Callable[[str], object] | None = None,
     ) -> None:
         self.video_root = Path(video_root)
         self.items = list(items)
@@ -86,6 +121,7 @@ class _ClipSource(Dataset):
         self.on_skip = on_skip
         self.seed = seed
         self.epoch = 0
+        self.opener = opener or FileOpener(self.video_root, cfg.backend)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -97,14 +133,14 @@ class _ClipSource(Dataset):
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, index))
 
-    def _read(self, item: VideoItem, starts: list[int] | None, pick) -> list[np.ndarray]:
+    def _read(self, item: VideoItem, pick) -> list[np.ndarray]:
         """Open the video, let `pick(num_frames)` choose clip starts, decode each clip."""
-        reader = open_video(self.video_root / item.path, self.cfg.backend)
+        reader = self.opener(item.path)
         try:
             n = reader.num_frames
             if n < 1:
                 raise VideoError(reader.path, "no frames")
-            starts = pick(n) if starts is None else starts
+            starts = pick(n)
             T, s = self.cfg.num_frames, self.cfg.stride
             idx = np.concatenate([clip_indices(st, T, s, n) for st in starts])
             frames = _square(reader.get(idx.tolist()), self.cfg.load_size)
@@ -126,27 +162,21 @@ class _ClipSource(Dataset):
 
 
 class PretrainClips(_ClipSource):
-    """Self-supervised samples: a clip (both views x^o and x^v are cut from it on the
-    device) and a hard-negative clip of the same video whose start is at least `hard_gap`
-    frames away."""
+    """Self-supervised samples: the clips a method's `sampler` asks for, decoded from one
+    opened video. `clips` is uint8 (N, T, S, S, 3); views are cut from them on the device."""
 
-    def __init__(self, *args, hard_gap: int = 2, **kwargs) -> None:
+    def __init__(self, *args, sampler: ClipSampler, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.hard_gap = hard_gap
+        self.sampler = sampler
 
     def __getitem__(self, index: int) -> dict | None:
         item, rng, c = self.items[index], self._rng(index), self.cfg
-
-        def pick(n: int) -> list[int]:
-            a = random_start(n, c.num_frames, c.stride, rng)
-            return [a, hard_negative_start(n, c.num_frames, c.stride, a, self.hard_gap, rng)]
-
         try:
-            clip, hard = self._read(item, None, pick)
+            clips = self._read(item, lambda n: self.sampler.starts(n, c.num_frames, c.stride, rng))
         except (VideoError, OSError, ValueError, RuntimeError) as err:
             self._skip(item, err)
             return None
-        return {"clip": clip, "hard": hard, "index": index}
+        return {"clips": np.stack(clips), "index": index}
 
 
 class LabeledClips(_ClipSource):
@@ -171,7 +201,7 @@ class LabeledClips(_ClipSource):
             return uniform_starts(n, c.num_frames, c.stride, self.num_clips).tolist()
 
         try:
-            clips = np.stack(self._read(item, None, pick))  # n x T x S x S x 3
+            clips = np.stack(self._read(item, pick))  # n x T x S x S x 3
         except (VideoError, OSError, ValueError, RuntimeError) as err:
             self._skip(item, err)
             return None
@@ -189,7 +219,32 @@ def collate(samples: list[dict | None]) -> dict | None:
     if not kept:
         return None
     batch = default_collate(kept)
-    for key in ("clip", "hard"):
+    for key in ("clip", "clips"):
         if key in batch and not torch.is_tensor(batch[key]):
             batch[key] = torch.as_tensor(batch[key])
     return batch
+
+
+_FINGERPRINTS: dict[tuple[str, str, str], str] = {}
+
+
+def data_fingerprint(cfg: DataConfig) -> str:
+    """A hash of what defines a dataset's content and labels, independent of where it lies:
+    every file of its split folder, plus, for SynthBias, its meta.json (generator version,
+    preset, seed, writer, config: the videos are a function of these). Two copies of the same
+    data in different places get the same fingerprint, so their runs are interchangeable."""
+    import hashlib
+
+    video_root, split_dir = split_location(cfg)
+    key = (cfg.dataset, str(video_root.resolve()), str(split_dir.resolve()))
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256(cfg.dataset.encode())
+        files = sorted(p for p in split_dir.rglob("*") if p.is_file())
+        if cfg.dataset == "synthbias":
+            files.append(Path(cfg.root).expanduser() / "meta.json")
+        for p in files:
+            name = "meta.json" if p.parent != split_dir and p.name == "meta.json" else None
+            h.update((name or str(p.relative_to(split_dir))).encode())
+            h.update(p.read_bytes())
+        _FINGERPRINTS[key] = h.hexdigest()[:16]
+    return _FINGERPRINTS[key]

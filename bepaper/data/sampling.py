@@ -53,3 +53,71 @@ def hard_negative_start(
 def uniform_starts(video_len: int, num_frames: int, stride: int, num_clips: int = 10) -> np.ndarray:
     """`num_clips` starts spread uniformly over the video (test). Shape (num_clips,)."""
     return np.linspace(0, max_start(video_len, num_frames, stride), num_clips).round().astype(int)
+
+
+# ---------------------------------------------------------------- sampler objects
+# A method declares which clips it takes from one video with one of these. The dataset calls
+# `starts(video_len, num_frames, stride, rng)` and decodes `num_clips` clips of T frames.
+
+
+class ClipSampler:
+    """Where the clips of one training sample start. `num_clips` clips per video."""
+
+    num_clips: int = 1
+
+    def starts(
+        self, video_len: int, num_frames: int, stride: int, rng: np.random.Generator
+    ) -> list[int]:
+        raise NotImplementedError
+
+
+class RandomClips(ClipSampler):
+    """`n` independent uniformly random clips (1 for most methods)."""
+
+    def __init__(self, n: int = 1) -> None:
+        self.num_clips = n
+
+    def starts(self, video_len, num_frames, stride, rng) -> list[int]:
+        return [random_start(video_len, num_frames, stride, rng) for _ in range(self.num_clips)]
+
+
+class ClipAndHardNegative(ClipSampler):
+    """A random clip, then another clip of the same video at least `gap` frames away (the
+    intra-video hard negative of Eq. 7).
+
+    On a video too short for that, `short="gap"` shifts the start by `gap` and loops (this
+    package's rule); `short="third"` shifts it by num_frames // 3, as the released code does.
+    """
+
+    num_clips = 2
+
+    def __init__(self, gap: int = 2, short: str = "gap") -> None:
+        if short not in ("gap", "third"):
+            raise ValueError(f"unknown short-video rule '{short}'; choose from ['gap', 'third']")
+        self.gap, self.short = gap, short
+
+    def starts(self, video_len, num_frames, stride, rng) -> list[int]:
+        a = random_start(video_len, num_frames, stride, rng)
+        if self.short == "third" and max_start(video_len, num_frames, stride) < self.gap:
+            return [a, (a + max(1, num_frames // 3)) % video_len]
+        return [a, hard_negative_start(video_len, num_frames, stride, a, self.gap, rng)]
+
+
+class OrderedClips(ClipSampler):
+    """`n` clips in temporal order, `interval` frames between the end of one and the start of
+    the next (VCOP: 3 clips of 16 frames, interval 8). The whole tuple starts at a random
+    frame. A video too short for the tuple gets evenly spread starts instead (the clips
+    overlap, and loop only when one clip is longer than the video), so the temporal order
+    that the label encodes is kept."""
+
+    def __init__(self, n: int = 3, interval: int = 8) -> None:
+        self.num_clips, self.interval = n, interval
+
+    def starts(self, video_len, num_frames, stride, rng) -> list[int]:
+        step = span(num_frames, stride) + self.interval
+        total = step * (self.num_clips - 1) + span(num_frames, stride)
+        if total > video_len:  # too short for the gaps: clips overlap but stay in order
+            last = max_start(video_len, num_frames, stride)
+            return np.linspace(0, last, self.num_clips).round().astype(int).tolist()
+        first = int(rng.integers(0, video_len - total + 1))
+        return [first + i * step for i in range(self.num_clips)]

@@ -1,110 +1,145 @@
-"""MoCo, MoCo with intra-video hard negatives, and MoCo+BE (Eq. 6/7).
+"""MoCo, with intra-video hard negatives and Background Erasing as switches (Eq. 6–7).
 
-    x^o ──► key encoder (momentum) ─────────────► k    (positive)
-    x^v ──► BE (moco_be only) ─► x^d ─► query encoder ─► q
-    x^h (another clip, same video) ─► query encoder ─► h   (hard negative; moco_hn, moco_be)
+    x^o ──► key encoder (momentum) ──────────────────────► k   (positive)
+    x^v ──► BE (method.be) ─► x^d ─► query encoder ──────► q
+    x^h (another clip, same video) ─► query encoder ─────► h   (hard negative; hard_negatives)
     loss = InfoNCE(q, k, queue [, h])
 
-As in the released code, the hard negative goes through the query encoder with gradients.
+Four combinations: plain MoCo, +HN, +BE, +HN+BE. Table 1's "MoCo + BE" is +HN+BE; Table 4's
+baseline is +HN with no distraction. As in the released code, the hard negative goes through
+the query encoder with gradients.
+
+Released-code choices that differ from the paper, as options (DESIGN.md §3): one λ per batch
+(`method.lambda_per_batch`), average pooling in the head (`head_pool=avg`), a separate
+batch-norm pass for the hard negative (`hard_negative_bn=separate`), the num_frames // 3
+shift of the hard negative on short videos (`hard_short_rule=third`), and the baseline's
+extra negative from another video (`other_video_negative`).
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bepaper.be import DISTRACTIONS, distract
-from bepaper.config import MethodConfig, ModelConfig
+from bepaper.augment import normalize
+from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
+from bepaper.data.sampling import ClipAndHardNegative, ClipSampler, RandomClips
 from bepaper.distributed import all_gather
-from bepaper.errors import ConfigError
 from bepaper.losses import info_nce
-from bepaper.models import ProjectionHead, build_backbone
+from bepaper.methods.base import Method
+from bepaper.models import ProjectionHead
 
-METHODS = {
-    # name: (uses BE, uses hard negatives)
-    "moco": (False, False),
-    "moco_hn": (False, True),
-    "moco_be": (True, True),
-}
+
+@dataclass
+class MoCoOptions:
+    queue_size: int = param(16384, "K, keys in the queue (released UCF101 scripts: 3569)", ge=1)
+    momentum: float = param(0.999, "key-encoder momentum m", ge=0, le=1)
+    temperature: float = param(0.07, "InfoNCE temperature", gt=0)
+    embed_dim: int = param(128, "D, the embedding size of φ", ge=1)
+    head_pool: str = param("max", "φ's pooling: max (paper) | avg (released code)",
+                           choices=("max", "avg"))  # fmt: skip
+    hard_negatives: bool = param(True, "intra-video hard negatives (Eq. 7); off = Eq. 6")
+    hard_gap: int = param(2, "min start offset (frames) of the hard-negative clip", ge=1)
+    hard_short_rule: str = param(
+        "gap", "hard negative on a short video: shift by hard_gap | third (released code)",
+        choices=("gap", "third"),
+    )  # fmt: skip
+    hard_negative_bn: str = param(
+        "joint", "hard negatives share the query's batch-norm pass | separate (released code)",
+        choices=("joint", "separate"),
+    )  # fmt: skip
+    other_video_negative: bool = param(
+        False, "without hard negatives, add one negative clip of another video (released code)"
+    )
 
 
 class Encoder(nn.Module):
-    """Backbone + projection head: clips (B, 3, T, H, W) → embeddings (B, D), L2-normalised."""
+    """Backbone + projection head φ: clips (B, 3, T, H, W) → embeddings (B, D), L2-normalised."""
 
-    def __init__(self, model_cfg: ModelConfig) -> None:
+    def __init__(self, backbone: nn.Module, dim: int, pool: str) -> None:
         super().__init__()
-        self.backbone = build_backbone(model_cfg.backbone, model_cfg.width)
-        self.head = ProjectionHead(
-            self.backbone.out_channels, model_cfg.embed_dim, model_cfg.head_pool
-        )
+        self.backbone = backbone
+        self.head = ProjectionHead(backbone.out_channels, dim, pool)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.backbone(x))
 
 
-class MoCo(nn.Module):
-    """A query encoder, its momentum copy and a queue of keys."""
+class MoCo(Method):
+    """MoCo (He et al. 2020) with a queue of keys; hard negatives and BE are switches."""
 
-    def __init__(self, model_cfg: ModelConfig, cfg: MethodConfig) -> None:
-        super().__init__()
-        if cfg.name not in METHODS:
-            raise ConfigError(f"unknown method '{cfg.name}'; choose from {sorted(METHODS)}")
-        if cfg.distraction not in DISTRACTIONS:
-            raise ConfigError(
-                f"unknown distraction '{cfg.distraction}'; choose from {sorted(DISTRACTIONS)}"
-            )
-        self.cfg = cfg
-        self.use_be, self.use_hard = METHODS[cfg.name]
-        self.encoder_q = Encoder(model_cfg)
+    Options = MoCoOptions
+
+    def __init__(self, model: ModelConfig, cfg: MethodConfig) -> None:
+        super().__init__(model, cfg)
+        o = self.opts
+        self.encoder_q = Encoder(self.backbone, o.embed_dim, o.head_pool)
         self.encoder_k = copy.deepcopy(self.encoder_q)
         for p in self.encoder_k.parameters():
             p.requires_grad_(False)
-        self.register_buffer(
-            "queue", F.normalize(torch.randn(cfg.queue_size, model_cfg.embed_dim), dim=1)
-        )
+        self.register_buffer("queue", F.normalize(torch.randn(o.queue_size, o.embed_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    @property
+    def uses_negative_clip(self) -> bool:
+        return self.opts.hard_negatives or self.opts.other_video_negative
+
+    def sampler(self) -> ClipSampler:
+        if self.opts.hard_negatives:
+            return ClipAndHardNegative(self.opts.hard_gap, self.opts.hard_short_rule)
+        return RandomClips(2 if self.opts.other_video_negative else 1)
+
+    def views(
+        self, clips: Tensor, augment: AugmentConfig, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """clips: uint8 B x N x T x H x W x 3. Returns x_o (key), x_q (query: x^d with BE on,
+        else x^v) and, with negatives, x_h; all B x 3 x T x S x S, normalised."""
+        clip = clips[:, 0]
+        x_o, x_d = self.two_views(clip, augment, generator)
+        x_q = x_d if x_d is not None else normalize(self.augment(clip, augment, generator))
+        out = {"x_o": x_o, "x_q": x_q}
+        if self.uses_negative_clip:
+            neg = clips[:, 1]
+            if not self.opts.hard_negatives:  # another video's clip: the next sample's
+                neg = neg.roll(1, dims=0)
+            out["x_h"] = normalize(self.augment(neg, augment, generator))
+        return out
 
     @torch.no_grad()
     def momentum_update(self) -> None:
         """θ_k ← m θ_k + (1 - m) θ_q, over all parameters at once."""
         q = [p.detach() for p in self.encoder_q.parameters()]
-        k = [p for p in self.encoder_k.parameters()]
-        torch._foreach_mul_(k, self.cfg.momentum)
-        torch._foreach_add_(k, q, alpha=1 - self.cfg.momentum)
+        k = list(self.encoder_k.parameters())
+        torch._foreach_mul_(k, self.opts.momentum)
+        torch._foreach_add_(k, q, alpha=1 - self.opts.momentum)
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor) -> None:
-        """Replace the oldest entries of the queue with `keys` (N x D), wrapping around."""
+        """Replace the oldest entries of the queue with `keys` (N x D) from every process,
+        wrapping around."""
         keys = all_gather(keys)
         n, size = keys.shape[0], self.queue.shape[0]
         idx = (self.queue_ptr + torch.arange(n, device=keys.device)) % size
         self.queue[idx] = keys.to(self.queue.dtype)
         self.queue_ptr.copy_((self.queue_ptr + n) % size)
 
-    def distract(self, x_v: Tensor) -> Tensor:
-        """x^v → x^d: BE (Eq. 1), or a Table 4 variant."""
-        if self.cfg.distraction == "be":
-            return distract(x_v, self.cfg.gamma, per_batch_lambda=self.cfg.lambda_per_batch)
-        return DISTRACTIONS[self.cfg.distraction](x_v, self.cfg.gamma)
-
-    def forward(self, x_o: Tensor, x_v: Tensor, x_h: Tensor | None = None) -> tuple[Tensor, dict]:
-        """x_o, x_v, x_h: B x 3 x T x H x W. Returns the loss and detached statistics."""
-        x_q = self.distract(x_v) if self.use_be else x_v
+    def forward(self, views: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        x_q, x_h = views["x_q"], views.get("x_h")
         hard = None
-        if self.use_hard:
-            if x_h is None:
-                raise ValueError(f"method '{self.cfg.name}' needs hard-negative clips")
-            emb = self.encoder_q(torch.cat([x_q, x_h]))  # 2B x D
-            q, hard = emb.float().chunk(2)
-        else:
+        if x_h is None:
             q = self.encoder_q(x_q).float()  # B x D
+        elif self.opts.hard_negative_bn == "joint":
+            q, hard = self.encoder_q(torch.cat([x_q, x_h])).float().chunk(2)  # 2B x D
+        else:
+            q, hard = self.encoder_q(x_q).float(), self.encoder_q(x_h).float()
         with torch.no_grad():
             self.momentum_update()
-            k = self.encoder_k(x_o).float()  # B x D
-        loss = info_nce(q, k, self.queue.clone().detach(), hard, self.cfg.temperature)
+            k = self.encoder_k(views["x_o"]).float()  # B x D
+        loss = info_nce(q, k, self.queue.clone().detach(), hard, self.opts.temperature)
         self.enqueue(k)
         stats = {"pos_sim": (q * k).sum(1).mean().detach()}
         if hard is not None:
