@@ -1,0 +1,248 @@
+"""The paper's tables with our numbers beside its own.
+
+Each table cell that bepaper can run is a `Cell`: its config file under `configs/paper/`
+and where the paper prints it (row, backbone, pretraining set), so `bepaper.paper.lookup`
+finds the paper's number. `compare` turns measured rows (one per cell, column and seed)
+into the table a notebook shows: the paper's value, ours as mean ± 95% CI over seeds, the
+data and backbone that actually ran, and the seeds. `write_table` saves it as Markdown and
+CSV with the machine and preset named.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bepaper import paper
+from bepaper.errors import ConfigError
+from bepaper.runs import atomic_write_text
+from bepaper.stats import format_ci, mean_ci
+
+
+@dataclass(frozen=True)
+class Cell:
+    config: str  # relative to configs/paper/
+    row: str  # the paper's row label (bepaper.paper)
+    backbone: str  # as the paper prints it
+    pretrain: str  # as the paper prints it
+
+
+TABLE1 = (
+    Cell("table1/rotnet_c3d_k400.yaml", "3D RotNet", "C3D", "K400"),
+    Cell("table1/rotnet_be_c3d_k400.yaml", "3D RotNet + BE", "C3D", "K400"),
+    Cell("table1/puzzle_c3d_ucf101.yaml", "ST Puzzles", "C3D", "UCF101"),
+    Cell("table1/puzzle_be_c3d_ucf101.yaml", "ST Puzzles + BE", "C3D", "UCF101"),
+    Cell("table1/vcop_c3d_ucf101.yaml", "Clip Order", "C3D", "UCF101"),
+    Cell("table1/vcop_be_c3d_ucf101.yaml", "Clip Order + BE", "C3D", "UCF101"),
+    Cell("table1/moco_c3d_ucf101.yaml", "MoCo", "C3D", "UCF101"),
+    Cell("table1/moco_be_c3d_ucf101.yaml", "MoCo + BE", "C3D", "UCF101"),
+    Cell("table1/moco_i3d_k400.yaml", "MoCo", "I3D", "K400"),
+    Cell("table1/moco_be_i3d_k400.yaml", "MoCo + BE", "I3D", "K400"),
+    Cell("table1/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
+    Cell("table1/moco_be_r3d34_ucf101.yaml", "MoCo + BE", "R3D", "UCF101"),
+    Cell("table1/moco_be_r3d34_k400.yaml", "MoCo + BE", "R3D", "K400"),
+)
+TABLE2 = (
+    Cell("table2/moco_be_i3d_diving48.yaml", "MoCo + BE", "I3D", "Diving48"),
+    Cell("table2/moco_be_r3d18_ucf101.yaml", "MoCo + BE", "R3D-18", "UCF101"),
+    Cell("table2/moco_i3d_ucf101.yaml", "MoCo", "I3D", "UCF101"),
+    Cell("table2/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
+    Cell("table2/moco_i3d_k400.yaml", "MoCo", "I3D", "K400"),
+    Cell("table2/moco_be_i3d_k400.yaml", "MoCo + BE", "I3D", "K400"),
+)
+TABLE3 = (
+    Cell("table1/moco_c3d_ucf101.yaml", "MoCo", "C3D", "UCF101"),
+    Cell("table1/moco_be_c3d_ucf101.yaml", "MoCo + BE", "C3D", "UCF101"),
+    Cell("table1/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
+    Cell("table2/moco_be_r3d18_ucf101.yaml", "MoCo + BE", "R3D", "UCF101"),
+)
+TABLE4 = (
+    Cell("table4/baseline.yaml", "baseline", "I3D", "UCF101"),
+    Cell("table4/gaussian_noise.yaml", "Gaussian Noise", "I3D", "UCF101"),
+    Cell("table4/video_mixup.yaml", "Video Mixup", "I3D", "UCF101"),
+    Cell("table4/video_cutmix.yaml", "Video CutMix", "I3D", "UCF101"),
+    Cell("table4/inter_video_frame.yaml", "Inter-Video Frame", "I3D", "UCF101"),
+    Cell("table4/intra_video_frame.yaml", "Intra-Video Frame", "I3D", "UCF101"),
+    Cell("table4/fame.yaml", "FAME (not in the paper)", "I3D", "UCF101"),
+)
+
+
+def paper_value(table: str, cell: Cell, column: str) -> tuple[float | None, str]:
+    """The paper's number for a cell and column, and its status ('read', 'recovered',
+    'garbled', ...). (None, 'not in the paper') when the paper has no such cell."""
+    try:
+        e = paper.lookup(table, cell.row, column, backbone=cell.backbone, pretrain=cell.pretrain)
+    except ConfigError:
+        return None, "not in the paper"
+    return e.value, e.status
+
+
+def compare(rows, table: str, cells, columns, *, labels: dict | None = None):
+    """One line per (cell, column): the paper's value beside ours (mean ± 95% CI over the
+    seeds that exist). `rows` is a DataFrame (or list of dicts) with columns config, column,
+    seed, value (in %), backbone (what ran), data (what ran). Missing runs show as '—'."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    out = []
+    for cell in cells:
+        for column in columns:
+            p, status = paper_value(table, cell, column)
+            mine = df[(df["config"] == cell.config) & (df["column"] == column)] if len(df) else df
+            vals = [v for v in mine.get("value", []) if v is not None and not math.isnan(v)]
+            ci = mean_ci(vals) if vals else None
+            out.append(
+                {
+                    "row": (labels or {}).get(cell.config, cell.row),
+                    "paper backbone": cell.backbone,
+                    "paper pretrain": cell.pretrain,
+                    "column": column,
+                    "paper": p,
+                    "paper status": status,
+                    "ours": format_ci(ci["mean"], ci["half"]) if ci else "—",
+                    "ours mean": ci["mean"] if ci else math.nan,
+                    "ours ci95": ci["half"] if ci else math.nan,
+                    "seeds": ci["n"] if ci else 0,
+                    "our data": ", ".join(sorted(set(mine.get("data", [])))) if len(mine) else "",
+                    "our backbone": ", ".join(sorted(set(mine.get("backbone", []))))
+                    if len(mine)
+                    else "",
+                    "config": f"configs/paper/{cell.config}",
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def to_markdown(df, title: str, notes: list[str] = ()) -> str:
+    """A table as Markdown (pandas' own renderer needs tabulate; this does not)."""
+    cols = list(df.columns)
+    lines = [f"# {title}", "", *[f"{n}" for n in notes], "" if notes else ""]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            if isinstance(v, float):
+                v = "—" if math.isnan(v) else f"{v:.1f}"
+            cells.append(str(v).replace("|", "/"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+MARKDOWN_HIDDEN = ("ours mean", "ours ci95", "config", "pretrain_run", "finetune_run")
+
+
+def write_table(df, folder: str | Path, stem: str, title: str, notes: list[str] = ()) -> list[Path]:
+    """`<folder>/<stem>.md` (the readable columns) and `.csv` (every column), written
+    atomically. Returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    md, csv = folder / f"{stem}.md", folder / f"{stem}.csv"
+    shown = df[[c for c in df.columns if c not in MARKDOWN_HIDDEN]]
+    atomic_write_text(md, to_markdown(shown, title, [n for n in notes if n]))
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    atomic_write_text(csv, buf.getvalue())
+    return [md, csv]
+
+
+def save_figure(fig, folder: str | Path, stem: str) -> list[Path]:
+    """A matplotlib figure as PNG and PDF under `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def effects(rows, table: str, pairs, columns):
+    """BE's effect, the paper's beside ours: for each (without, with) pair of cells and each
+    column, the paper's difference and ours (paired over seeds: mean ± 95% CI and the
+    sign-flip p when there are several), and whether the directions agree."""
+    import pandas as pd
+
+    from bepaper.stats import paired_test, verdict
+
+    df = pd.DataFrame(rows)
+    out = []
+    for base, new in pairs:
+        for column in columns:
+            pb, _ = paper_value(table, base, column)
+            pn, _ = paper_value(table, new, column)
+            paper_diff = None if pb is None or pn is None else round(pn - pb, 1)
+            line = {"comparison": f"{new.row} vs {base.row}", "column": column,
+                    "paper": paper_diff}  # fmt: skip
+            if len(df):
+                a = df[(df["config"] == new.config) & (df["column"] == column)]
+                b = df[(df["config"] == base.config) & (df["column"] == column)]
+                seeds = sorted(set(a["seed"]) & set(b["seed"]))
+            else:
+                seeds = []
+            if seeds:
+                va = [float(a[a["seed"] == s]["value"].iloc[0]) for s in seeds]
+                vb = [float(b[b["seed"] == s]["value"].iloc[0]) for s in seeds]
+                t = paired_test(va, vb)
+                line["ours"] = (
+                    format_ci(t["diff"], t["half"]) if len(seeds) > 1 else f"{t['diff']:+.1f}"
+                )
+                line["seeds"] = len(seeds)
+                line["verdict"] = verdict(t, name=new.row, baseline=base.row)
+                line["same direction"] = (
+                    None if paper_diff is None or t["diff"] == 0 or paper_diff == 0
+                    else bool((t["diff"] > 0) == (paper_diff > 0))
+                )  # fmt: skip
+            else:
+                line.update(ours="—", seeds=0, verdict="no runs", **{"same direction": None})
+            out.append(line)
+    return pd.DataFrame(out)
+
+
+def plot_comparison(df, column: str, title: str, ax=None):
+    """Grouped bars: the paper's number and ours (mean ± 95% CI) per row, for one column."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    d = df[df["column"] == column]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(d) + 2), 3.8))
+    x = np.arange(len(d))
+    labels = [f"{r} ({b}, {p})" for r, b, p in zip(d["row"], d["paper backbone"],
+                                                   d["paper pretrain"], strict=True)]  # fmt: skip
+    paper_vals = [v if v is not None else np.nan for v in d["paper"]]
+    ax.bar(x - 0.2, paper_vals, 0.4, label="paper", color="#999999")
+    ax.bar(x + 0.2, d["ours mean"], 0.4, yerr=np.nan_to_num(d["ours ci95"]), capsize=3,
+           label="ours", color="#3b75af")  # fmt: skip
+    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel(f"top-1 (%), {column}")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax
+
+
+# The paper's reference rows that run here (random init, supervised pretraining on the
+# pretraining set), per table; `bepaper.experiments.reference_rows` makes their runs.
+REFERENCES = {
+    "table1": (
+        Cell("reference:random", "Random Init", "I3D", "none"),
+        Cell("reference:supervised", "K400 Supervised", "I3D", "K400"),
+    ),
+    "table2": (
+        Cell("reference:random", "R(2+1)D", "R(2+1)D", "none"),
+        Cell("reference:supervised", "I3D", "I3D", "K400"),
+    ),
+}
+# (without BE, with BE) pairs whose difference is BE's effect
+TABLE1_PAIRS = tuple(zip(TABLE1[0:8:2], TABLE1[1:8:2], strict=True)) + ((TABLE1[8], TABLE1[9]),)
+TABLE2_PAIRS = ((TABLE2[2], TABLE2[3]), (TABLE2[4], TABLE2[5]))
+TABLE4_PAIRS = tuple((TABLE4[0], c) for c in TABLE4[1:])
+NOTE_SYNTHETIC = (
+    "SynthBias: UCF101 and Kinetics-400 → the UCF101-like analogue, HMDB51 → HMDB51-like, "
+    "Diving48 → Diving48-like; every backbone → the BE question's backbone (R3D-18), so rows "
+    "that differ only in backbone or pretraining set are the same run. '(split 2)' columns: "
+    "the unbiased test list (background independent of the class), which the paper has not."
+)
