@@ -50,5 +50,5 @@ def test_the_documented_method_plugs_in(arrow):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert "be" in stats and losses[-1] < losses[0]
