@@ -253,6 +253,12 @@ class RunConfig:
         True, "TensorBoard scalars in <run>/tensorboard when installed", execution=True
     )
     max_steps: int = param(0, "stop each epoch after this many steps (0 = whole epoch)", ge=0)
+    sync_bn: bool = param(False, "SyncBatchNorm across processes under torchrun")
+    save_every_rank: bool = param(
+        False,
+        "also write each process's final weights (ranks/rank<r>.pt; a DDP check)",
+        execution=True,
+    )
 
 
 @dataclass

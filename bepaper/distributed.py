@@ -54,3 +54,11 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     if world_size() > 1:
         dist.all_reduce(x)
     return x
+
+
+@torch.no_grad()
+def broadcast(x: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Every process gets process `src`'s tensor (identity in one process)."""
+    if world_size() > 1:
+        dist.broadcast(x, src)
+    return x

@@ -133,6 +133,10 @@ def make_loader(
 
 
 def prepare_model(model: nn.Module, run: RunConfig, device: torch.device) -> nn.Module:
+    if run.sync_bn and dist.world_size() > 1:
+        if device.type != "cuda":
+            raise ConfigError("run.sync_bn needs CUDA (torch's SyncBatchNorm is GPU-only)")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     if device.type == "cuda" and run.channels_last:
         model.to(memory_format=torch.channels_last_3d)
@@ -420,6 +424,13 @@ def _finish(run: RunDir, results: dict) -> dict:
     return results
 
 
+def _save_rank(run: RunDir, cfg, model: nn.Module) -> None:
+    """run.save_every_rank: each process writes its final weights (a DDP check)."""
+    if cfg.run.save_every_rank:
+        (run.path / "ranks").mkdir(exist_ok=True)
+        save_checkpoint(run.path / "ranks" / f"rank{dist.rank()}.pt", {"model": model.state_dict()})
+
+
 def _opener(cfg, video_root: Path, items: list, run: RunDir | None):
     """Where the datasets read videos: the files, or (data.cache) a bank decoded once."""
     if not cfg.data.cache:
@@ -467,6 +478,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     t0 = time.time()
     last = _fit(run, cfg, method, step, ds, device, "pretrain")
+    _save_rank(run, cfg, method)
     if dist.is_main():
         save_checkpoint(
             run.path / "backbone.pt",
@@ -691,6 +703,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
 
     t0 = time.time()
     last = _fit(run, cfg, model, step, ds, device, "finetune")
+    _save_rank(run, cfg, model)
     if dist.is_main():
         save_checkpoint(
             run.path / "classifier.pt",

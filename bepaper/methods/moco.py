@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from bepaper.augment import normalize
 from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
 from bepaper.data.sampling import ClipAndHardNegative, ClipSampler, RandomClips
-from bepaper.distributed import all_gather
+from bepaper.distributed import all_gather, broadcast, rank, world_size
 from bepaper.losses import info_nce
 from bepaper.methods.base import Method
 from bepaper.models import ProjectionHead
@@ -54,6 +54,9 @@ class MoCoOptions:
     )  # fmt: skip
     other_video_negative: bool = param(
         False, "without hard negatives, add one negative clip of another video (released code)"
+    )
+    shuffle_bn: bool = param(
+        False, "MoCo's shuffle-BN: keys computed on a batch shuffled across processes"
     )
 
 
@@ -127,6 +130,21 @@ class MoCo(Method):
         self.queue[idx] = keys.to(self.queue.dtype)
         self.queue_ptr.copy_((self.queue_ptr + n) % size)
 
+    @torch.no_grad()
+    def keys(self, x_o: Tensor) -> Tensor:
+        """The key encoder's embeddings of x^o (B x D). With shuffle_bn under several
+        processes, the keys' batch-norm statistics come from a batch shuffled across them
+        (MoCo's trick against BN leaking the positive); in one process it changes nothing."""
+        if not (self.opts.shuffle_bn and world_size() > 1):
+            return self.encoder_k(x_o).float()
+        everything = all_gather(x_o)  # (world * B) x ...
+        order = broadcast(torch.randperm(everything.shape[0], device=x_o.device))
+        mine = order.view(world_size(), -1)[rank()]
+        k = self.encoder_k(everything[mine]).float()  # keys of a random part of the batch
+        keys = all_gather(k)  # in `order`
+        back = torch.argsort(order).view(world_size(), -1)[rank()]
+        return keys[back]
+
     def forward(self, views: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         x_q, x_h = views["x_q"], views.get("x_h")
         hard = None
@@ -138,7 +156,7 @@ class MoCo(Method):
             q, hard = self.encoder_q(x_q).float(), self.encoder_q(x_h).float()
         with torch.no_grad():
             self.momentum_update()
-            k = self.encoder_k(views["x_o"]).float()  # B x D
+            k = self.keys(views["x_o"])  # B x D
         loss = info_nce(q, k, self.queue.clone().detach(), hard, self.opts.temperature)
         self.enqueue(k)
         stats = {"pos_sim": (q * k).sum(1).mean().detach()}
