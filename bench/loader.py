@@ -71,11 +71,12 @@ def gather_rate(bank: VideoBank, frames: int, stride: int, batch: int, epochs: i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("data/synthbias/default"))
+    parser.add_argument("--preset", default="default", help="SynthBias preset (tiny|default|study)")
+    parser.add_argument("--root", type=Path, default=None, help="default: data/synthbias/<preset>")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--frames", type=int, nargs="+", default=[8])
     parser.add_argument("--stride", type=int, default=2)
-    parser.add_argument("--size", type=int, default=40, help="load_size")
+    parser.add_argument("--size", type=int, default=0, help="load_size (0 = the frame side)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after a warm-up)")
     parser.add_argument("--backend", default="decord")
@@ -86,11 +87,17 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    folder = generate(args.root, preset="default", analogues=("ucf101like",), progress=False)
-    cfg = DataConfig(root=str(folder["ucf101like"]), backend=args.backend, load_size=args.size)
+    from bepaper.data.synthbias import PRESETS
+
+    root = args.root or Path("data/synthbias") / args.preset
+    folder = generate(root, preset=args.preset, analogues=("ucf101like",), progress=False)
+    size = args.size or PRESETS[args.preset]["ucf101like"].frame_size
+    cfg = DataConfig(root=str(folder["ucf101like"]), backend=args.backend, load_size=size)
     video_root, split = load_split(cfg)
     items = split.train
-    print(f"{len(items)} videos (SynthBias default ucf101like, split 1 train), {args.backend}")
+    print(
+        f"{len(items)} videos (SynthBias {args.preset} ucf101like, split 1 train), {args.backend}"
+    )
     print(
         f"cpus {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
         f"load average before: {os.getloadavg()}"
@@ -101,7 +108,7 @@ def main() -> int:
     for workers, parallel in [(0, "thread"), (2, "thread"), (2, "process")]:
         t0 = time.perf_counter()
         bank = VideoBank.build(
-            video_root, items, args.size, args.backend, workers, parallel=parallel, progress=False
+            video_root, items, size, args.backend, workers, parallel=parallel, progress=False
         )
         plural = {"thread": "threads", "process": "processes"}[parallel]
         label = "serial" if workers == 0 else f"{workers} {plural}"
@@ -114,7 +121,7 @@ def main() -> int:
             backend=args.backend,
             num_frames=frames,
             stride=args.stride,
-            load_size=args.size,
+            load_size=size,
         )
         for workers in args.workers:
             for name, opener in [("disk", None), ("bank reader", bank.open)]:
@@ -135,7 +142,7 @@ def main() -> int:
     print("\n| path | workers | clip | clips/s |\n| --- | --- | --- | --- |")
     for name, workers, frames, rate in rows:
         print(
-            f"| {name} | {workers} | {frames} x {args.size}², stride {args.stride} | {rate:,.0f} |"
+            f"| {name} | {workers} | {frames} x {size}², stride {args.stride} | {rate:,.0f} |"
         )
     return 0
 

@@ -192,7 +192,7 @@ def main() -> None:
         f"CPU x{torch.get_num_threads()} threads")  # fmt: skip
     print(f"{name} | torch {torch.__version__} | {a.method}{'+be' if a.be else ''} "
           f"{a.backbone} (width {a.width or 'published'}) {a.frames}x{a.size}² B={a.batch} | "
-          f"matmul peak {peak / 1e12:.1f} TFLOP/s")  # fmt: skip
+          f"matmul peak {peak / 1e12:.3g} TFLOP/s")  # fmt: skip
     print("| recipe | ms/step | clips/s | peak GiB | GFLOP/step | MFU | speed-up |")
     print("|---|---|---|---|---|---|---|")
     rows = [run(a, r, dev) for r in a.recipe]
