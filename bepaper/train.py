@@ -11,6 +11,7 @@ what an uninterrupted one would.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -459,6 +460,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
     method = prepare_model(build_method(cfg.model, cfg.method), cfg.run, device)
     if cfg.run.compile:
         method.backbone.compile()  # in place: state-dict keys unchanged
+    if dist.is_main():
+        for warning in method.warnings(len(split.train), cfg.optim.batch_size):
+            run.note(f"warning: {warning}")
+            print(f"bepaper: warning: {warning}", file=sys.stderr)
     ds = PretrainClips(
         video_root,
         split.train,

@@ -134,3 +134,10 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(switches):
     assert ("hard_sim" in stats) == m.opts.hard_negatives
     assert all(torch.isfinite(torch.tensor(losses)))
     assert sum(losses[-3:]) / 3 < losses[0] - 0.2, losses
+
+
+def test_a_queue_larger_than_the_dataset_is_flagged():
+    """Keys of the query's own video would sit in the queue as negatives."""
+    big = moco("method.queue_size=512")
+    assert "method.queue_size=512" in big.warnings(num_videos=360, batch_size=16)[0]
+    assert moco("method.queue_size=128").warnings(num_videos=360, batch_size=16) == []

@@ -64,6 +64,11 @@ class Method(nn.Module):
     def forward(self, views: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
+    def warnings(self, num_videos: int, batch_size: int) -> list[str]:
+        """Settings that will train badly on a dataset of `num_videos` (printed and logged
+        by pretraining; nothing is refused)."""
+        return []
+
     # ------------------------------------------------------------ helpers
 
     def augment(

@@ -91,6 +91,16 @@ class MoCo(Method):
     def uses_negative_clip(self) -> bool:
         return self.opts.hard_negatives or self.opts.other_video_negative
 
+    def warnings(self, num_videos: int, batch_size: int) -> list[str]:
+        if self.opts.queue_size > num_videos - batch_size:
+            return [
+                f"method.queue_size={self.opts.queue_size} holds more keys than the other "
+                f"videos of an epoch ({num_videos} videos, batch {batch_size}): older keys of "
+                "the query's own video sit in the queue as negatives. Use a queue under "
+                f"{max(num_videos - batch_size, 1)}."
+            ]
+        return []
+
     def sampler(self) -> ClipSampler:
         if self.opts.hard_negatives:
             return ClipAndHardNegative(self.opts.hard_gap, self.opts.hard_short_rule)
