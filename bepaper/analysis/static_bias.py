@@ -266,10 +266,12 @@ def static_bias_from_runs(
     videos of test split `split`. For SynthBias, the known per-class scene bias is read from
     the analogue's meta.json (`analogue`, default the static run's data.root when it exists).
 
-    Writes to `out_dir` (when given): `static_bias.csv` (one row per class), `static_bias.json`
-    (Pearson ρ, p, 95% CI and n of the relative gain and of the absolute gain against static
-    top-1; Spearman beside each; with a known bias, ρ between it and static top-1 and the
-    per-class bias) and `static_bias.png` / `.pdf`. Returns the statistics."""
+    Returns, and writes to `out_dir/static_bias.json` (when `out_dir` is given; NaN as null
+    there): "relative" and "absolute" (`pearson` of static top-1 against the relative and
+    the absolute gain: r, p, 95% CI, n, Spearman), "known_bias" (`pearson` of SynthBias's
+    per-class bias against static top-1, or None) with "class_bias" (the per-class values),
+    "top1" per run, the runs and the split. Also writes `static_bias.csv` (one row per class)
+    and `static_bias.png` / `.pdf`."""
     from bepaper.analysis.loading import json_safe, open_run
     from bepaper.runs import atomic_write_json
 
@@ -320,33 +322,26 @@ def static_bias_from_runs(
         "top1": {
             name: float(np.mean(o["scores"].argmax(1) == o["labels"])) for name, o in outs.items()
         },
-        "relative_gain": pearson(table["static_top1"], rel),
-        "absolute_gain": pearson(table["static_top1"], ab),
+        "relative": pearson(table["static_top1"], rel),
+        "absolute": pearson(table["static_top1"], ab),
         "paper": None if paper is None else {"r": paper[0], "p": paper[1]},
         "class_bias": known,
-        "known_bias_vs_static": None
-        if known is None
-        else pearson(table["known_bias"], table["static_top1"]),
+        "known_bias": None if known is None else pearson(table["known_bias"], table["static_top1"]),
         "note": note,
         "caution": (
             "relative gain divides by the base accuracy: a gain unrelated to static bias "
             "already gives a negative ρ; read it beside the absolute-gain ρ"
         ),
     }
-    stats = json_safe(stats)
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         stats["files"] = [f"static_bias.{ext}" for ext in ("csv", "json", "png", "pdf")]
         with atomic_path(out_dir / "static_bias.csv") as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
-        atomic_write_json(out_dir / "static_bias.json", stats)
-        a = stats["absolute_gain"]
+        atomic_write_json(out_dir / "static_bias.json", json_safe(stats))
+        a = stats["absolute"]
         heading = title or f"Static bias (split {split}): {stats['test_videos']} test videos"
-        heading += f"\nabsolute gain instead: ρ = {_num(a['r'])}, p = {_num(a['p'])}"
+        heading += f"\nabsolute gain instead: ρ = {a['r']:.2g}, p = {a['p']:.2g}"
         plot_static_bias(table, out_dir / "static_bias", heading, paper)
     return stats
-
-
-def _num(v: float | None) -> str:
-    return "nan" if v is None else f"{v:.2g}"
