@@ -1,5 +1,5 @@
-# Two commands do everything:  make reproduce  and  make test.
-# Both create or refresh .venv, install bepaper into it, then run. A second call skips the
+# Two commands do everything:  make reproduce  and  make test  (and  make lab  to explore).
+# Each creates or refreshes .venv and installs bepaper into it first. A second call skips the
 # install unless pyproject.toml or this Makefile changed.
 
 PYTHON ?= python3
@@ -8,11 +8,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The torch build to install first. Override for another machine, e.g. TORCH= (keep yours).
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
-# The main job's settings (see configs/).
-STUDY  ?= configs/synthbias_cpu.yaml
+# The preset every notebook runs at: smoke (minutes) | synthetic (the default) | paper.
+PRESET ?= synthetic
+# In this order: the BE question first (its runs serve the tables), then every table/figure.
+NOTEBOOKS := quickstart figure3 be_question table1 table4 table2 table3 figure4 figure5 \
+             figures6_7 bias_tests
 PYTEST_ARGS ?=
+# JupyterLab refuses to run as root unless told (containers often are root)
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install reproduce test lint clean
+.PHONY: install reproduce test lab lint clean
 
 install: $(STAMP)
 
@@ -23,11 +28,21 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# Every notebook through papermill; the executed copies go beside their tables and figures.
 reproduce: install
-	$(BIN)/bepaper study --config $(STUDY)
+	@mkdir -p figures/$(PRESET)
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== notebooks/$$nb.ipynb (preset $(PRESET))"; start=$$(date +%s); \
+	  $(BIN)/papermill -k python3 --cwd notebooks notebooks/$$nb.ipynb \
+	    figures/$(PRESET)/$$nb.ipynb -p preset $(PRESET) --no-progress-bar || exit 1; \
+	  echo "   $$nb: $$(( $$(date +%s) - start )) s"; \
+	done
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lab: install
+	$(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
 lint: install
 	$(BIN)/ruff check bepaper tests bench
