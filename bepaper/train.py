@@ -438,7 +438,8 @@ def _opener(cfg, video_root: Path, items: list, run: RunDir | None):
         return None
     from bepaper.data.memory import shared_bank
 
-    return shared_bank(video_root, cfg.data, run.record_skip if run else None).opener(items)
+    on_skip = run.record_skip if run else None
+    return shared_bank(video_root, cfg.data, on_skip, progress=cfg.run.progress).opener(items)
 
 
 # ---------------------------------------------------------------- pretraining
