@@ -31,12 +31,16 @@ $(STAMP): pyproject.toml Makefile
 # Every notebook through papermill; the executed copies go beside their tables and figures.
 reproduce: install
 	@mkdir -p figures/$(PRESET)
-	@for nb in $(NOTEBOOKS); do \
+	@machine="$$($(BIN)/python -c 'from bepaper.report import machine; print(machine())')"; \
+	echo "notebook,seconds,machine" > figures/$(PRESET)/.timing.csv; \
+	for nb in $(NOTEBOOKS); do \
 	  echo "== notebooks/$$nb.ipynb (preset $(PRESET))"; start=$$(date +%s); \
 	  $(BIN)/papermill -k python3 --cwd notebooks notebooks/$$nb.ipynb \
 	    figures/$(PRESET)/$$nb.ipynb -p preset $(PRESET) --no-progress-bar || exit 1; \
-	  echo "   $$nb: $$(( $$(date +%s) - start )) s"; \
-	done
+	  secs=$$(( $$(date +%s) - start )); echo "   $$nb: $$secs s"; \
+	  echo "$$nb,$$secs,\"$$machine\"" >> figures/$(PRESET)/.timing.csv; \
+	done; mv figures/$(PRESET)/.timing.csv figures/$(PRESET)/timing.csv
+	$(BIN)/bepaper readme README.md docs/results.md
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_analysis_commands(sub)
 
+    p = sub.add_parser(
+        "readme",
+        help="rewrite the generated blocks of README.md / docs/results.md from figures/",
+        description="The numbers in the README come from result files: this rewrites every "
+        "<!-- bepaper:NAME --> block from figures/ (--check: exit 1 if any is stale).",
+    )
+    p.add_argument("files", nargs="*", default=["README.md", "docs/results.md"])
+    p.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
+
     p = sub.add_parser("config", help="print a command's settings with their defaults")
     p.add_argument("which", choices=["pretrain", "finetune", "evaluate", "study"])
     return parser
@@ -211,6 +220,19 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "prepare":
         return _prepare(args)
+    if args.command == "readme":
+        from bepaper import readme
+
+        code = 0
+        for f in args.files:
+            if args.check:
+                old = readme.stale(f)
+                if old:
+                    print(f"{f}: stale blocks {old}")
+                    code = 1
+            elif readme.update(f):
+                print(f"updated {f}")
+        return code
     if args.command == "config":
         from bepaper.config import describe, describe_methods
 

@@ -1,0 +1,196 @@
+"""The numbers in README.md and docs/results.md come from result files, not from typing.
+
+Each generated block sits between `<!-- bepaper:NAME -->` and `<!-- /bepaper:NAME -->`.
+`update(path)` rewrites every block from the files under `figures/`; `stale(path)` lists
+the blocks that differ from what the files say (a test keeps them in step).
+
+Blocks:
+  verdict     the BE question over 10 seeds: the plain sentence, then the table
+  verdict3    what `make reproduce` measures (3 seeds) beside it
+  sanity      the three sanity properties of the protocol
+  tables      each paper table: the paper's number and ours, from figures/synthetic/*.csv
+  timing      the measured time of `make reproduce`, per notebook
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+from bepaper.report import METRICS, label, render_table
+from bepaper.runs import atomic_write_text
+
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = REPO / "figures"
+VERDICT = "be_question_verdict_summary.json"
+REPRODUCE = "synthetic/be_question_cpu_summary.json"
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _missing(path: str) -> str:
+    return f"*Not measured yet: `{path}` does not exist.*"
+
+
+def _sentences(summary: dict) -> list[str]:
+    """The BE verdicts in plain words, one line per comparison and metric."""
+    lines = []
+    for pair in ("moco+be vs moco", "moco+hn+be vs moco+hn"):
+        v = summary["verdicts"].get(pair)
+        if not v:
+            continue
+        a, b = pair.split(" vs ")
+        for key, name in METRICS.items():
+            if v.get(key):
+                lines.append(f"- **{label(a)} vs {label(b)}, {name}:** {v[key]}.")
+    return lines
+
+
+def block_verdict(figures: Path = FIGURES) -> str:
+    s = _load(figures / VERDICT)
+    if s is None:
+        return _missing(f"figures/{VERDICT}")
+    n = len(s["info"]["seeds"])
+    head = [
+        f"Measured by `bepaper study` on {s['machine']}, {n} seeds, SynthBias "
+        f"`{s['study']['preset']}` ({s['info']['classes']} classes, chance "
+        f"{100 * s['info']['chance']:.1f}%). Paired over seeds, sign-flip test, α = 0.05:",
+        "",
+        *_sentences(s),
+    ]
+    return "\n".join(head)
+
+
+def block_sanity(figures: Path = FIGURES) -> str:
+    s = _load(figures / VERDICT)
+    if s is None:
+        return _missing(f"figures/{VERDICT}")
+    lines = ["| sanity property (fixed before any BE result) | measured | holds |", "|---|---|---|"]
+    for p in s["properties"]:
+        lines.append(f"| {p['property']} | {p['measured']} | {'yes' if p['pass'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def block_verdict_table(figures: Path = FIGURES) -> str:
+    s = _load(figures / VERDICT)
+    if s is None:
+        return _missing(f"figures/{VERDICT}")
+    table = render_table(s)
+    return table.split("\n", 2)[2].strip()  # without the title line
+
+
+def block_verdict3(figures: Path = FIGURES) -> str:
+    s = _load(figures / REPRODUCE)
+    if s is None:
+        return _missing(f"figures/{REPRODUCE}")
+    lines = [
+        f"`make reproduce` runs the same protocol with seeds {s['info']['seeds']} (on "
+        f"{s['machine']}); the seeds it shares with the verdict are the same runs:",
+        "",
+        "| arm | " + " | ".join(METRICS.values()) + " |",
+        "|---|" + "---|" * len(METRICS),
+    ]
+    from bepaper.stats import format_ci
+
+    for arm, line in s["summary"]["arms"].items():
+        cells = [format_ci(line[k]["mean"], line[k]["half"]) if line[k] else "—" for k in METRICS]
+        lines.append(f"| {label(arm)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+TABLES = {
+    "table1": ("Table 1 (UCF101, HMDB51)", ("UCF101", "HMDB51")),
+    "table2": ("Table 2 (Diving48)", ("Diving48",)),
+    "table3": ("Table 3 (retrieval on HMDB51)", ("R@1", "R@5", "R@50")),
+    "table4": ("Table 4 (distracting-video variants)", ("UCF101", "HMDB51")),
+    "figure5": ("Figure 5 (actor-cropped HMDB51)", ("HMDB51", "Actor-HMDB51")),
+}
+
+
+def block_tables(figures: Path = FIGURES, preset: str = "synthetic") -> str:
+    import pandas as pd
+
+    out = []
+    for stem, (title, columns) in TABLES.items():
+        path = figures / preset / f"{stem}.csv"
+        if not path.is_file():
+            out.append(f"- {title}: {_missing(f'figures/{preset}/{stem}.csv')}")
+            continue
+        df = pd.read_csv(path)
+        df = df[df["column"].isin(columns)]
+        cells = []
+        for (row, bb, pre), d in df.groupby(
+            ["row", "paper backbone", "paper pretrain"], sort=False, dropna=False
+        ):
+            pairs = []
+            for c in columns:
+                r = d[d["column"] == c]
+                if len(r):
+                    paper = r["paper"].iloc[0]
+                    paper = "—" if isinstance(paper, float) and math.isnan(paper) else paper
+                    pairs.append(f"{c} {paper} / {r['ours'].iloc[0]}")
+            cells.append(f"{row} ({bb}, {pre}): " + "; ".join(pairs))
+        out.append(f"- **{title}**, paper / ours (`figures/{preset}/{stem}.md`):")
+        out.extend(f"  - {c}" for c in cells)
+    return "\n".join(out)
+
+
+def block_timing(figures: Path = FIGURES, preset: str = "synthetic") -> str:
+    path = figures / preset / "timing.csv"
+    if not path.is_file():
+        return _missing(f"figures/{preset}/timing.csv")
+    import pandas as pd
+
+    t = pd.read_csv(path)
+    total = int(t["seconds"].sum())
+    parts = ", ".join(f"{r.notebook} {int(r.seconds)} s" for r in t.itertuples())
+    return (
+        f"`make reproduce` (preset {preset}) ran its notebooks in {total // 60} min {total % 60} s "
+        f"on {t['machine'].iloc[0]}: {parts}."
+    )
+
+
+BLOCKS = {
+    "verdict": block_verdict,
+    "sanity": block_sanity,
+    "verdict-table": block_verdict_table,
+    "verdict3": block_verdict3,
+    "tables": block_tables,
+    "timing": block_timing,
+}
+_BLOCK = re.compile(r"(<!-- bepaper:([\w-]+) -->\n)(.*?)(\n<!-- /bepaper:\2 -->)", re.S)
+
+
+def render(text: str, figures: Path = FIGURES) -> str:
+    """`text` with every generated block rewritten from the result files."""
+
+    def fill(m: re.Match) -> str:
+        name = m.group(2)
+        if name not in BLOCKS:
+            return m.group(0)
+        return m.group(1) + BLOCKS[name](figures) + m.group(4)
+
+    return _BLOCK.sub(fill, text)
+
+
+def stale(path: str | Path, figures: Path = FIGURES) -> list[str]:
+    """Names of the blocks of `path` that differ from what the result files say."""
+    text = Path(path).read_text()
+    new = render(text, figures)
+    old_blocks = {m.group(2): m.group(3) for m in _BLOCK.finditer(text)}
+    new_blocks = {m.group(2): m.group(3) for m in _BLOCK.finditer(new)}
+    return [k for k in old_blocks if old_blocks[k] != new_blocks.get(k)]
+
+
+def update(path: str | Path, figures: Path = FIGURES) -> bool:
+    """Rewrite the generated blocks of `path`; True when something changed."""
+    path = Path(path)
+    text = path.read_text()
+    new = render(text, figures)
+    if new != text:
+        atomic_write_text(path, new)
+    return new != text
