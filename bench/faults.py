@@ -309,14 +309,18 @@ def main() -> int:
             return 1
 
     # ------------------------------------------------------------ never clobber
+    # The same command on a finished run reuses it; another config on it is refused.
     before = (run / "metrics.json").read_bytes()
     proc = subprocess.run(command(run), capture_output=True, text=True)
-    clobber_ok = proc.returncode == 2 and (run / "metrics.json").read_bytes() == before
+    reused = proc.returncode == 0 and "reusing finished run" in proc.stdout
+    print(f"\nsame command on the finished folder: exit {proc.returncode}, reused={reused}")
+    other = subprocess.run([*command(run), "optim.lr=0.02"], capture_output=True, text=True)
     print(
-        f"\nrerun into the finished folder: exit {proc.returncode}, "
-        f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}"
+        f"another config on the finished folder: exit {other.returncode}, "
+        f"{other.stderr.strip().splitlines()[-1] if other.stderr.strip() else ''}"
     )
-    if not clobber_ok:
+    unchanged = (run / "metrics.json").read_bytes() == before
+    if not (reused and other.returncode == 2 and unchanged):
         lost.append("a finished run was reopened or changed")
 
     # ------------------------------------------------------------ compare
