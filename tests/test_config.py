@@ -163,3 +163,30 @@ def test_result_part_leaves_out_execution_settings():
     assert "run.device" in execution_keys(a) and "optim.lr" not in execution_keys(a)
     c = build_config(PretrainConfig, overrides=["run.seed=1"])
     assert result_dict(c) != result_dict(a)
+
+
+def test_every_paper_cell_and_preset_is_valid():
+    """One config per cell of Tables 1, 2 and 4 (and the fine-tuning settings); each preset
+    derives a SynthBias counterpart of every cell."""
+    from pathlib import Path
+
+    from bepaper.experiments import Preset
+    from bepaper.tables import TABLE1, TABLE2, TABLE3, TABLE4
+
+    paper = Path(__file__).resolve().parents[1] / "configs" / "paper"
+    cells = sorted(paper.glob("table*/*.yaml"))
+    assert {c.config for c in (*TABLE1, *TABLE2, *TABLE3, *TABLE4)} == {
+        str(c.relative_to(paper)) for c in cells
+    }
+    for f in cells:
+        cfg = build_config(PretrainConfig, [f])
+        assert cfg.data.dataset in {"ucf101", "kinetics400", "diving48"}, f.name
+        assert (cfg.optim.epochs, cfg.optim.lr, cfg.optim.batch_size) == (50, 0.01, 64), f.name
+    for f in sorted((paper / "finetune").glob("*.yaml")):
+        cfg = build_config(FinetuneConfig, [f])
+        assert (cfg.optim.epochs, cfg.optim.lr, cfg.eval.num_clips) == (45, 0.05, 10), f.name
+    for name in ("smoke", "synthetic"):
+        p = Preset.load(name)
+        for f in cells:
+            c = p.pretrain_config(f)
+            assert c.data.dataset == "synthbias" and c.model.backbone == p.backbone["backbone"]
