@@ -103,24 +103,6 @@ def _render_one(job: tuple) -> int:
     return v["index"]
 
 
-def _run(jobs: list[tuple], workers: int, progress: bool, desc: str) -> None:
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress, unit="video")
-    if workers <= 1:
-        for job in jobs:
-            _render_one(job)
-            bar.update()
-    else:
-        import multiprocessing as mp
-
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with mp.get_context(method).Pool(workers) as pool:
-            for _ in pool.imap_unordered(_render_one, jobs, chunksize=4):
-                bar.update()
-    bar.close()
-
-
 def _test_record(v: dict, variant: str, cfg: sb.SynthConfig) -> dict:
     if variant != "new_background":
         return v
@@ -194,7 +176,7 @@ def build_bias_sets(
                 _link(analogue_dir / "videos" / v["file"], tmp / "videos" / v["file"])
                 _link(analogue_dir / "boxes" / f"{stem}.npy", tmp / "boxes" / f"{stem}.npy")
             jobs = [(cfg, v, seed, analogue, variant, tmp, writer) for v in test]
-            _run(jobs, workers, progress, desc=name)
+            sb.run_jobs(_render_one, jobs, workers, progress, desc=name)
             (tmp / "splits").mkdir()
             for f in split_files:
                 shutil.copyfile(analogue_dir / "splits" / f, tmp / "splits" / f)

@@ -1003,7 +1003,7 @@ def generate_analogue(
             (tmp / "boxes" / name).mkdir(parents=True)
         jobs = [(cfg, v, seed, analogue, tmp, writer) for v in videos]
         start = time.perf_counter()
-        _run_jobs(jobs, workers, progress, desc=analogue)
+        run_jobs(_make_one, jobs, workers, progress, desc=analogue)
         _write_splits(tmp, cfg, videos)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -1038,20 +1038,22 @@ def generate_analogue(
     return final
 
 
-def _run_jobs(jobs: list[tuple], workers: int, progress: bool, desc: str) -> None:
+def run_jobs(fn: Callable, jobs: list[tuple], workers: int, progress: bool, desc: str) -> None:
+    """`fn(job)` for every job, in `workers` processes (fork where available), with a
+    progress bar counting videos. `fn` must be a module-level function (picklable)."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, unit="video")
     if workers <= 1:
         for job in jobs:
-            _make_one(job)
+            fn(job)
             bar.update()
     else:
         import multiprocessing as mp
 
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         with mp.get_context(method).Pool(workers) as pool:
-            for _ in pool.imap_unordered(_make_one, jobs, chunksize=4):
+            for _ in pool.imap_unordered(fn, jobs, chunksize=4):
                 bar.update()
     bar.close()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bepaper.augment import augment_clips, normalize
@@ -91,6 +92,23 @@ class Method(nn.Module):
     def be_loss(self, f_o: Tensor, f_d: Tensor) -> Tensor:
         """β · L_be (Eq. 4–5) on the backbone's feature maps (B, C, T', H', W') of x^o, x^d."""
         return self.cfg.beta * be_consistency(f_o.float(), f_d.float())
+
+    def pretext_loss(
+        self, logits: Tensor, label: Tensor, f_o: Tensor, x_d: Tensor | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """L = L_p + β·L_be (Eq. 3–5): cross-entropy over the pretext's classes, plus, when the
+        distracting view x_d (a batch the backbone takes) is given, β·L_be between the feature
+        maps f_o of x^o and those of x_d. Returns the loss and its parts as statistics."""
+        loss = F.cross_entropy(logits.float(), label)
+        stats = {
+            "pretext": loss.detach(),
+            "acc": (logits.argmax(1) == label).float().mean().detach(),
+        }
+        if x_d is not None:
+            be = self.be_loss(f_o, self.backbone(x_d))
+            stats["be"] = be.detach()
+            loss = loss + be
+        return loss, stats
 
     def two_views(
         self, clips: Tensor, augment: AugmentConfig, generator: torch.Generator | None

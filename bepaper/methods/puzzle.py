@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bepaper.augment import normalize
@@ -252,16 +251,6 @@ class SpaceTimePuzzle(Method):
 
     def forward(self, views: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         f_o = self.backbone(views["x_o"].flatten(0, 1))  # B·4 x C x T' x H' x W'
-        logits = self.head(f_o).float()  # B x classes
-        label = views["label"]
-        loss = F.cross_entropy(logits, label)
-        stats = {
-            "pretext": loss.detach(),
-            "acc": (logits.argmax(1) == label).float().mean().detach(),
-        }
-        if "x_d" in views:
-            # β · L_be over the B·4 matching pieces (be_consistency averages over them)
-            be = self.be_loss(f_o, self.backbone(views["x_d"].flatten(0, 1)))
-            stats["be"] = be.detach()
-            loss = loss + be
-        return loss, stats
+        x_d = views.get("x_d")  # β · L_be over the B·4 pieces, matched one to one
+        x_d = None if x_d is None else x_d.flatten(0, 1)
+        return self.pretext_loss(self.head(f_o), views["label"], f_o, x_d)

@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
@@ -90,15 +89,5 @@ class RotNet(Method):
 
     def forward(self, views: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         f_o = self.backbone(views["x_o"])  # B x C x T' x H' x W'
-        logits = self.head(f_o.mean(dim=(2, 3, 4))).float()  # B x R
-        label = views["label"]
-        loss = F.cross_entropy(logits, label)
-        stats = {
-            "pretext": loss.detach(),
-            "acc": (logits.argmax(1) == label).float().mean().detach(),
-        }
-        if "x_d" in views:
-            be = self.be_loss(f_o, self.backbone(views["x_d"]))  # β · L_be
-            stats["be"] = be.detach()
-            loss = loss + be
-        return loss, stats
+        logits = self.head(f_o.mean(dim=(2, 3, 4)))  # B x R
+        return self.pretext_loss(logits, views["label"], f_o, views.get("x_d"))

@@ -128,15 +128,6 @@ class ClipOrder(Method):
 
     def forward(self, views: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         f_o = self.backbone(views["x_o"].flatten(0, 1))  # B·n x C x T' x H' x W'
-        logits = self.head(f_o).float()  # B x n!
-        label = views["label"]
-        loss = F.cross_entropy(logits, label)
-        stats = {
-            "pretext": loss.detach(),
-            "acc": (logits.argmax(1) == label).float().mean().detach(),
-        }
-        if "x_d" in views:
-            be = self.be_loss(f_o, self.backbone(views["x_d"].flatten(0, 1)))  # β · L_be
-            stats["be"] = be.detach()
-            loss = loss + be
-        return loss, stats
+        x_d = views.get("x_d")  # β · L_be over the B·n clips, matched one to one
+        x_d = None if x_d is None else x_d.flatten(0, 1)
+        return self.pretext_loss(self.head(f_o), views["label"], f_o, x_d)
