@@ -393,27 +393,7 @@ def run_cells(
         for seed in preset.seeds:
             cfg = preset.pretrain_config(REPO / "configs" / "paper" / cell.config, seed)
             folder = preset.pretrain(cfg)
-            for dataset, column in targets.items():
-                fcfg = preset.finetune_config(dataset, init=folder, like=cfg, seed=seed)
-                res = preset.finetune(fcfg)
-                if res is None:
-                    continue
-                for split in test_splits:
-                    value = res["test_top1"].get(str(split))
-                    if value is None:
-                        continue
-                    rows.append(
-                        {
-                            "config": cell.config,
-                            "column": column if split == 1 else f"{column} (split {split})",
-                            "seed": seed,
-                            "value": 100 * value,
-                            "data": describe_data(fcfg),
-                            "backbone": describe_model(fcfg),
-                            "pretrain_run": str(folder),
-                            "finetune_run": res["run"],
-                        }
-                    )
+            rows += _finetune_rows(preset, cell.config, folder, cfg, seed, targets, test_splits)
     return rows
 
 
@@ -427,31 +407,39 @@ def reference_rows(
     rows = []
     for seed in preset.seeds:
         like = preset.pretrain_config(REPO / "configs" / "paper" / like_cell, seed)
-        source = {"synthbias": "ucf101"}.get(like.data.dataset, like.data.dataset)
-        if like.data.dataset == "synthbias":  # the cell's own set, through the preset
-            source = yaml_dataset(REPO / "configs" / "paper" / like_cell)
+        source = yaml_dataset(REPO / "configs" / "paper" / like_cell)
         sup = preset.finetune(preset.finetune_config(source, like=like, seed=seed, per_class=0))
         sup_folder = sup["run"] if sup is not None else None
         for name, init in (("reference:random", ""), ("reference:supervised", sup_folder)):
-            for dataset, column in targets.items():
-                fcfg = preset.finetune_config(dataset, init=init, like=like, seed=seed)
-                res = preset.finetune(fcfg)
-                if res is None:
-                    continue
-                for split in test_splits:
-                    value = res["test_top1"].get(str(split))
-                    if value is not None:
-                        rows.append(
-                            {
-                                "config": name,
-                                "column": column if split == 1 else f"{column} (split {split})",
-                                "seed": seed,
-                                "value": 100 * value,
-                                "data": describe_data(fcfg),
-                                "backbone": describe_model(fcfg),
-                                "finetune_run": res["run"],
-                            }
-                        )
+            rows += _finetune_rows(preset, name, init, like, seed, targets, test_splits)
+    return rows
+
+
+def _finetune_rows(preset, config, init, like, seed, targets, test_splits) -> list[dict]:
+    """Fine-tune `init` (a folder, '' for random init, None when missing) on each target and
+    return one row per (column, test split)."""
+    rows = []
+    for dataset, column in targets.items():
+        fcfg = preset.finetune_config(dataset, init=init, like=like, seed=seed)
+        res = preset.finetune(fcfg)
+        if res is None:
+            continue
+        for split in test_splits:
+            value = res["test_top1"].get(str(split))
+            if value is None:
+                continue
+            rows.append(
+                {
+                    "config": config,
+                    "column": column if split == 1 else f"{column} (split {split})",
+                    "seed": seed,
+                    "value": 100 * value,
+                    "data": describe_data(fcfg),
+                    "backbone": describe_model(fcfg),
+                    "init": str(init),
+                    "finetune_run": res["run"],
+                }
+            )
     return rows
 
 

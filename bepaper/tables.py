@@ -131,7 +131,7 @@ def to_markdown(df, title: str, notes: list[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-MARKDOWN_HIDDEN = ("ours mean", "ours ci95", "config", "pretrain_run", "finetune_run")
+MARKDOWN_HIDDEN = ("ours mean", "ours ci95", "config", "init", "finetune_run")
 
 
 def write_table(df, folder: str | Path, stem: str, title: str, notes: list[str] = ()) -> list[Path]:
