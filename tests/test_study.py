@@ -109,3 +109,20 @@ def test_bad_arms_are_clear_errors():
         parse_arm("moco+xx", MethodConfig())
     with pytest.raises(ConfigError, match="unknown method 'simclr'"):
         parse_arm("simclr+be", MethodConfig())
+
+
+def test_collect_gives_every_finished_run_as_a_row(root, tmp_path):
+    from bepaper.results import collect, load_outputs
+
+    a = cfg(root, tmp_path / "runs")
+    b = cfg(root, tmp_path / "runs", "optim.lr=0.02")
+    finetune(a)
+    finetune(b)
+    df = collect(tmp_path / "runs")
+    assert len(df) == 2 and set(df["command"]) == {"finetune"}
+    assert sorted(df["optim.lr"]) == [0.02, 0.05] and df["key"].is_unique
+    assert set(df["path"]) == {str(run_folder(a, "finetune")), str(run_folder(b, "finetune"))}
+    assert {"test_top1.1", "device", "host", "torch"} <= set(df.columns)
+    out = load_outputs(run_folder(a, "finetune"), split=1)
+    row = df[df["path"] == str(run_folder(a, "finetune"))].iloc[0]
+    assert abs((out["scores"].argmax(1) == out["labels"]).mean() - row["test_top1.1"]) < 1e-6
