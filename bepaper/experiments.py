@@ -296,24 +296,29 @@ class Preset:
 
     # ------------------------------------------------------------------ runs
 
-    def pretrain(self, cfg: PretrainConfig) -> Path | None:
-        """The finished run folder of `cfg`: reused, or trained here when the preset trains;
-        None (and the commands recorded in `missing`) otherwise."""
+    def pretrain(self, cfg: PretrainConfig) -> Path:
+        """The run folder of `cfg`: reused when finished, trained here when the preset trains;
+        otherwise its command is recorded in `missing` and the folder it will have is
+        returned, so that the fine-tuning commands that start from it can name it."""
         from bepaper.train import pretrain, run_folder
 
         folder = run_folder(cfg, "pretrain")
         if (folder / "finished.json").exists() or self.train:
             pretrain(cfg)
-            return folder
-        self._missing("pretrain", cfg)
-        return None
+        else:
+            self._missing("pretrain", cfg)
+        return folder
 
     def finetune(self, cfg: FinetuneConfig | None) -> dict | None:
-        """The results of fine-tuning run `cfg` (reused or trained), or None when missing
-        under a preset that does not train (or when its pretraining run is missing: None)."""
+        """The results of fine-tuning run `cfg` (reused or trained), or None when it is
+        missing under a preset that does not train (its command is then recorded), when its
+        pretraining run is not finished yet, or when `cfg` is None."""
         from bepaper.train import finetune, run_folder
 
         if cfg is None:
+            return None
+        if cfg.init and not (Path(cfg.init) / "finished.json").exists() and not self.train:
+            self._missing("finetune", cfg)  # after the pretraining command it needs
             return None
         folder = run_folder(cfg, "finetune")
         if (folder / "finished.json").exists() or self.train:
