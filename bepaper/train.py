@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from bepaper import distributed as dist
@@ -120,8 +120,11 @@ def make_loader(
         sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed)
         sampler.set_epoch(epoch)
     else:
+        # The epoch's order as a fixed list: DataLoader's iterators draw from a sampler's
+        # generator differently with and without worker processes (measured: one
+        # permutation apart), which made data.workers change the result.
         g = torch.Generator().manual_seed(epoch_seed(seed, epoch, 1))
-        sampler = RandomSampler(ds, generator=g) if shuffle else None
+        sampler = torch.randperm(len(ds), generator=g).tolist() if shuffle else None
     return DataLoader(
         ds,
         batch_size=per_proc,

@@ -48,3 +48,31 @@ def test_uniform_test_clips_cover_the_video():
     s = uniform_starts(100, 16, 4, 10)
     assert len(s) == 10 and s[0] == 0 and s[-1] == 39 and (np.diff(s) > 0).all()
     assert uniform_starts(30, 16, 4, 10).tolist() == [0] * 10  # short: all loop from 0
+
+
+def test_the_number_of_workers_does_not_change_the_batches():
+    """A run's batches depend on (seed, epoch) only: data.workers is an execution setting."""
+    import torch
+
+    from tqdm.auto import tqdm
+
+    from bepaper.train import make_loader
+
+    cpu = torch.device("cpu")
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return {"clip": np.full((2, 2), i, np.uint8), "index": i}
+
+    for epoch in (0, 3):
+        seqs = [
+            [
+                b["index"].tolist()
+                for b in tqdm(make_loader(Items(), 8, w, 5, epoch, cpu), disable=True)
+            ]
+            for w in (0, 1, 2)
+        ]
+        assert seqs[0] == seqs[1] == seqs[2] and sorted(sum(seqs[0], [])) == list(range(40))
