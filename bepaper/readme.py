@@ -61,8 +61,39 @@ def block_verdict(figures: Path = FIGURES) -> str:
         f"{100 * s['info']['chance']:.1f}%). Paired over seeds, sign-flip test, α = 0.05:",
         "",
         *_sentences(s),
+        "",
+        _reading(s),
     ]
     return "\n".join(head)
+
+
+def _reading(s: dict) -> str:
+    """How far the verdicts can be read, computed from the summary: how many tests crossed
+    α, how many false positives that many tests make by chance, which sanity properties
+    failed."""
+    tests = [
+        t
+        for pair in ("moco+be vs moco", "moco+hn+be vs moco+hn")
+        for t in (s["summary"]["paired"].get(pair) or {}).values()
+        if t
+    ]
+    hits = sum(t["perm_p"] < 0.05 for t in tests)
+    failed = [p["property"].split(".")[0] for p in s["properties"] if not p["pass"]]
+    text = (
+        f"**Reading.** {hits} of these {len(tests)} comparisons "
+        f"{'crosses' if hits == 1 else 'cross'} p < 0.05; "
+        f"{len(tests)} tests at α = 0.05 make about {0.05 * len(tests):.1f} such crossings by "
+        "chance alone."
+    )
+    if failed:
+        text += (
+            f" Sanity propert{'y' if len(failed) == 1 else 'ies'} {', '.join(failed)} of the "
+            "protocol did not hold, so none of this is evidence that BE helps or hurts: "
+            "**BE's effect is not shown on SynthBias at this size.**"
+        )
+    elif hits == 0:
+        text += " **BE did not help here.**"
+    return text
 
 
 def block_sanity(figures: Path = FIGURES) -> str:
