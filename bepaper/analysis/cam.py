@@ -260,7 +260,8 @@ def save_grid(
         if m is not None:
             lines.append((f"{label}\nCAM", overlay(frames, m, alpha), idx))
     ncols = max(len(i) for _, _, i in lines)
-    fig = Figure(figsize=(1.5 * ncols + 1.2, 1.5 * len(lines) + (0.4 if title else 0.1)))
+    size = (1.5 * ncols + 1.2, 1.5 * len(lines) + (0.4 if title else 0.1))
+    fig = Figure(figsize=size, layout="constrained")  # keeps the suptitle clear of the axes
     axes = fig.subplots(len(lines), ncols, squeeze=False)
     for r, (label, images, idx) in enumerate(lines):
         for c, ax in enumerate(axes[r]):
@@ -274,7 +275,6 @@ def save_grid(
         axes[r, 0].set_ylabel(label, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
