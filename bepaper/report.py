@@ -257,8 +257,8 @@ def render_table(result: dict) -> str:
 
 
 def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: float) -> None:
-    """Bars (mean ± 95% CI) per arm and metric, seeds as dots; chance and the untrained
-    encoder's probe as lines. PNG and PDF."""
+    """Bars (mean ± 95% CI) per arm and metric, seeds as dots; chance as a line, and the
+    untrained encoder's probe as one where it has no bar of its own (per seed). PNG and PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -281,7 +281,8 @@ def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: f
             data=data, x="metric", y="top-1 (%)", hue="arm", dodge=True, ax=ax,
             palette="dark:black", size=3, legend=False,
         )  # fmt: skip
-    if sanity and sanity.get("untrained_probe") is not None:
+    per_seed_untrained = any(r["arm"] == "untrained" for r in rows)
+    if sanity and sanity.get("untrained_probe") is not None and not per_seed_untrained:
         ax.axhline(100 * sanity["untrained_probe"], ls="--", c="grey", lw=1,
                    label="untrained encoder, probe")  # fmt: skip
     ax.axhline(chance, ls=":", c="black", lw=1, label="chance")
