@@ -141,9 +141,7 @@ def main() -> int:
     print(f"\nload average after: {os.getloadavg()}")
     print("\n| path | workers | clip | clips/s |\n| --- | --- | --- | --- |")
     for name, workers, frames, rate in rows:
-        print(
-            f"| {name} | {workers} | {frames} x {size}², stride {args.stride} | {rate:,.0f} |"
-        )
+        print(f"| {name} | {workers} | {frames} x {size}², stride {args.stride} | {rate:,.0f} |")
     return 0
 
 

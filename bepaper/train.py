@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from bepaper import distributed as dist
@@ -105,6 +105,43 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+class EpochOrder(Sampler):
+    """One epoch's samples as (epoch, index) pairs.
+
+    The order depends only on (seed, epoch), and under torchrun on the rank (then it is
+    DistributedSampler's: one permutation seeded by seed + epoch, padded to a multiple of the
+    world size, every world-th index from the rank's). It never depends on `data.workers`.
+    Carrying the epoch in each index lets persistent worker processes, whose copy of the
+    dataset never sees `set_epoch`, draw that epoch's clips."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+        self.world, self.rank = dist.world_size(), dist.rank()
+
+    def set_epoch(self, epoch: int) -> EpochOrder:
+        self.epoch = epoch
+        return self
+
+    def indices(self) -> list[int]:
+        n = self.n
+        if self.world > 1:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+            total = -(-n // self.world) * self.world
+            order += (order * -(-(total - n) // max(n, 1)))[: total - n]
+            return order[self.rank : total : self.world]
+        if not self.shuffle:
+            return list(range(n))
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, 1))
+        return torch.randperm(n, generator=g).tolist()
+
+    def __iter__(self):
+        return iter([(self.epoch, i) for i in self.indices()])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.world)
+
+
 def make_loader(
     ds: Dataset,
     batch_size: int,
@@ -114,26 +151,38 @@ def make_loader(
     device: torch.device,
     shuffle: bool = True,
 ) -> DataLoader:
-    """A loader whose order depends only on (seed, epoch); per-process under torchrun."""
+    """A loader over `ds` in `EpochOrder` (per-process under torchrun). Its worker processes
+    persist: `epoch_loader` reuses them for the next epoch."""
     per_proc = max(1, batch_size // dist.world_size())
-    if dist.world_size() > 1:
-        sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed)
-        sampler.set_epoch(epoch)
-    else:
-        # The epoch's order as a fixed list: DataLoader's iterators draw from a sampler's
-        # generator differently with and without worker processes (measured: one
-        # permutation apart), which made data.workers change the result.
-        g = torch.Generator().manual_seed(epoch_seed(seed, epoch, 1))
-        sampler = torch.randperm(len(ds), generator=g).tolist() if shuffle else None
     return DataLoader(
         ds,
         batch_size=per_proc,
-        sampler=sampler,
+        sampler=EpochOrder(len(ds), seed, shuffle).set_epoch(epoch),
         num_workers=workers,
+        persistent_workers=workers > 0,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
         drop_last=len(ds) >= 2 * per_proc,
     )
+
+
+def epoch_loader(
+    previous: DataLoader | None,
+    ds: Dataset,
+    batch_size: int,
+    workers: int,
+    seed: int,
+    epoch: int,
+    device: torch.device,
+) -> DataLoader:
+    """The loader for `epoch`: `previous`, with its worker processes, where they persist,
+    else a new one (`make_loader`). Iterating either draws the same batches; seed the global
+    RNG after making the iterator (a new one draws its base seed from it, a reused one
+    does not)."""
+    if previous is None or not previous.persistent_workers or previous.dataset is not ds:
+        return make_loader(ds, batch_size, workers, seed, epoch, device)
+    previous.sampler.set_epoch(epoch)
+    return previous
 
 
 def prepare_model(model: nn.Module, run: RunConfig, device: torch.device) -> nn.Module:
@@ -281,20 +330,28 @@ def _fit(
         )
     board = _tensorboard(run, runc) if dist.is_main() else None
     epoch_times: list[float] = []
+    loader = None
     for epoch in range(start, optim.epochs):
-        torch.manual_seed(epoch_seed(runc.seed, epoch, 2))
         gen = torch.Generator(device).manual_seed(epoch_seed(runc.seed, epoch, 3))
         dataset.set_epoch(epoch)
         for group in opt.param_groups:
             group["lr"] = lr_at(optim, epoch)
-        loader = make_loader(dataset, optim.batch_size, cfg.data.workers, runc.seed, epoch, device)
+        loader = epoch_loader(
+            loader, dataset, optim.batch_size, cfg.data.workers, runc.seed, epoch, device
+        )
+        batches = iter(loader)
+        # Seeded after the iterator exists: making one draws from the global RNG (its base
+        # seed) or not (a persistent loader's), so the steps' global draws (dropout,
+        # shuffle-BN) depend on (seed, epoch) only, never on data.workers.
+        torch.manual_seed(epoch_seed(runc.seed, epoch, 2))
         train_model.train()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         t0, steps, samples = time.time(), 0, 0
         total, sums, wait = torch.zeros((), device=device), {}, 0.0
         bar = tqdm(
-            loader,
+            batches,
+            total=len(loader),
             desc=f"{desc} {epoch + 1}/{optim.epochs}",
             leave=False,
             disable=not (runc.progress and dist.is_main()),
@@ -340,7 +397,7 @@ def _fit(
         epoch_times.append(seconds)
         last = {
             "epoch": epoch + 1,
-            # mean over processes (DistributedSampler gives each the same number of steps)
+            # mean over processes (EpochOrder gives each the same number of samples)
             "loss": float(dist.all_reduce_sum(total.clone())) / (steps * dist.world_size()),
             "lr": lr_at(optim, epoch),
             "steps": steps,

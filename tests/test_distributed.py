@@ -81,8 +81,8 @@ def test_a_killed_worker_restarts_and_resumes(data, tmp_path):
     restarts, resumes from that checkpoint and ends where an uninterrupted run does."""
     ref, run = tmp_path / "ref", tmp_path / "run"
     args = ("optim.epochs=4", "run.deterministic=true")
-    victim = subprocess.Popen(torchrun(*tiny(data, run, *args), restarts=1),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    command = torchrun(*tiny(data, run, *args), restarts=1)
+    victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (run / "checkpoints" / "ckpt_epoch0001.pt").exists():
         assert time.time() < deadline and victim.poll() is None, victim.communicate()

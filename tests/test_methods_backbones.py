@@ -76,8 +76,8 @@ TINY = [
 def test_pretrain_then_finetune_through_the_training_code(root, tmp_path, method, be):
     extra = ["method.queue_size=8"] if method == "moco" else []
     common = [f"data.root={root}", f"run.root={tmp_path}", *TINY]
-    p = build_config(PretrainConfig,
-                     overrides=[*common, f"method.name={method}", f"method.be={be}", *extra])  # fmt: skip
+    options = [f"method.name={method}", f"method.be={be}", *extra]
+    p = build_config(PretrainConfig, overrides=[*common, *options])
     res = pretrain(p)
     assert res["final"]["steps"] == 2 and torch.isfinite(torch.tensor(res["final"]["loss"]))
     f = build_config(FinetuneConfig, overrides=[*common, f"init={run_folder(p, 'pretrain')}",

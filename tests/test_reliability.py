@@ -200,6 +200,25 @@ def test_bad_videos_are_skipped_logged_and_counted(broken, tmp_path):
     assert result["final"]["steps"] == 2  # 16 listed videos were read: 12 good + 4 odd
 
 
+def test_persistent_worker_processes_give_the_in_process_result(broken, reference, tmp_path):
+    """Two worker processes kept across the 3 epochs (they never see `set_epoch`; the epoch
+    travels with each index) draw the same clips, skip the same files and end with the same
+    weights and per-epoch records as loading in the training process."""
+    run = tmp_path / "run"
+    _same_as_reference(run, _pretrain(broken[0], run, "data.workers=2"), reference)
+
+
+def test_workers_do_not_change_a_run_that_draws_from_the_global_rng(synth, tmp_path):
+    """Clip Order's head uses dropout, which draws from torch's global RNG; making a new
+    DataLoader iterator draws from it too, and reusing a persistent one does not."""
+    weights = []
+    for workers in (0, 2):
+        run = tmp_path / f"w{workers}"
+        _pretrain(synth, run, "method.name=vcop", f"data.workers={workers}")
+        weights.append(load_checkpoint(run / "backbone.pt")["backbone"])
+    assert_same_tensors(*weights)
+
+
 def test_short_videos_are_looped(broken):
     """The short-video rule (bepaper.data.sampling) on real 1- and 3-frame files."""
     root, _, usable = broken

@@ -130,8 +130,15 @@ class _ClipSource(Dataset):
         """Random clips depend on (seed, epoch, index), so resumed runs draw the same clips."""
         self.epoch = epoch
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng((self.seed, self.epoch, index))
+    def _at(self, index: int | tuple[int, int]) -> tuple[int, np.random.Generator]:
+        """The index and its random generator. The training loader sends (epoch, index)
+        pairs (`bepaper.train.EpochOrder`), since persistent worker processes never see
+        `set_epoch`; a plain index uses the epoch `set_epoch` gave."""
+        if isinstance(index, tuple):
+            epoch, index = int(index[0]), int(index[1])
+        else:
+            epoch, index = self.epoch, int(index)
+        return index, np.random.default_rng((self.seed, epoch, index))
 
     def _read(self, item: VideoItem, pick) -> list[np.ndarray]:
         """Open the video, let `pick(num_frames)` choose clip starts, decode each clip."""
@@ -169,8 +176,9 @@ class PretrainClips(_ClipSource):
         super().__init__(*args, **kwargs)
         self.sampler = sampler
 
-    def __getitem__(self, index: int) -> dict | None:
-        item, rng, c = self.items[index], self._rng(index), self.cfg
+    def __getitem__(self, index: int | tuple[int, int]) -> dict | None:
+        index, rng = self._at(index)
+        item, c = self.items[index], self.cfg
         try:
             clips = self._read(item, lambda n: self.sampler.starts(n, c.num_frames, c.stride, rng))
         except (VideoError, OSError, ValueError, RuntimeError) as err:
@@ -192,8 +200,9 @@ class LabeledClips(_ClipSource):
         super().__init__(*args, **kwargs)
         self.train, self.num_clips, self.static = train, num_clips, static
 
-    def __getitem__(self, index: int) -> dict | None:
-        item, rng, c = self.items[index], self._rng(index), self.cfg
+    def __getitem__(self, index: int | tuple[int, int]) -> dict | None:
+        index, rng = self._at(index)
+        item, c = self.items[index], self.cfg
 
         def pick(n: int) -> list[int]:
             if self.train:
