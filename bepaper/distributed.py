@@ -25,7 +25,13 @@ def setup(device: torch.device) -> None:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method="env://")
+        store, rank, world = next(dist.rendezvous("env://"))
+        # torchrun's agent may serve one store to every restart of the group; without a
+        # per-attempt prefix the restarted processes read the dead ones' addresses (seen
+        # with torch 2.14: gloo "connection refused" after --max-restarts restarts).
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = dist.PrefixStore(f"bepaper/attempt_{attempt}", store)
+        dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world)
 
 
 def cleanup() -> None:

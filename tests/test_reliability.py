@@ -219,6 +219,33 @@ def test_workers_do_not_change_a_run_that_draws_from_the_global_rng(synth, tmp_p
     assert_same_tensors(*weights)
 
 
+def test_each_epoch_draws_dropout_where_the_stored_results_did(synth, tmp_path, monkeypatch):
+    """The RNG contract every stored result (figures/, the 10-seed verdict) was trained
+    under: each epoch seeds the global RNG with epoch_seed(seed, epoch, 2), then two int64
+    draws (the two loader iterators the loop used to make) come before the first dropout.
+    Without it a rerun of a stored config gives other dropout masks and other numbers."""
+    from torch import nn
+
+    from bepaper.train import epoch_seed
+
+    states, forward = [], nn.Dropout.forward
+
+    def recording(self, x):
+        states.append(torch.get_rng_state())
+        return forward(self, x)
+
+    monkeypatch.setattr(nn.Dropout, "forward", recording)
+    run = tmp_path / "run"
+    _pretrain(synth, run, "method.name=vcop", "data.workers=2", "run.seed=5")
+    steps = [json.loads(x)["steps"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 3 and len(states) == sum(steps)
+    for epoch in range(3):
+        torch.manual_seed(epoch_seed(5, epoch, 2))
+        for _ in range(2):
+            torch.empty((), dtype=torch.int64).random_()
+        assert torch.equal(states[sum(steps[:epoch])], torch.get_rng_state()), epoch
+
+
 def test_short_videos_are_looped(broken):
     """The short-video rule (bepaper.data.sampling) on real 1- and 3-frame files."""
     root, _, usable = broken
