@@ -223,10 +223,20 @@ def _set_determinism(run: RunConfig) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+# Bump it in the commit that makes some config train to another result (an order, a seed,
+# a default inside the code): runs made before are then no longer reused under their old
+# names, and a finished one in an explicit run.out is refused, naming `results_version`.
+# Version 1 adds nothing to the identity, so the runs made before it existed keep their names.
+RESULTS_VERSION = 1
+
+
 def run_identity(cfg, command: str) -> dict:
     """What a run's result depends on: the command, the config without its execution
-    settings, the data's fingerprint and, for fine-tuning, the identity of its init."""
+    settings, the data's fingerprint, the code's RESULTS_VERSION and, for fine-tuning, the
+    identity of its init."""
     ident = {"command": command, "config": result_dict(cfg), "data": data_fingerprint(cfg.data)}
+    if RESULTS_VERSION != 1:
+        ident["results_version"] = RESULTS_VERSION
     init = getattr(cfg, "init", "")
     if init:
         ident["config"]["init"] = _init_identity(init)

@@ -246,6 +246,23 @@ def test_each_epoch_draws_dropout_where_the_stored_results_did(synth, tmp_path, 
         assert torch.equal(states[sum(steps[:epoch])], torch.get_rng_state()), epoch
 
 
+def test_a_results_version_bump_retrains_instead_of_reusing(synth, tmp_path, monkeypatch):
+    """Run identities are configs; a code change that alters what a config trains to bumps
+    bepaper.train.RESULTS_VERSION, and then an old finished run is not taken for a new one."""
+    import bepaper.train as train
+    from bepaper.train import run_folder
+
+    auto = build_config(PretrainConfig, [], [*TINY, f"data.root={synth}", f"run.root={tmp_path}"])
+    v1 = run_folder(auto, "pretrain")
+    assert "results_version" not in train.run_identity(auto, "pretrain")  # names kept
+    _pretrain(synth, tmp_path / "run")
+    monkeypatch.setattr(train, "RESULTS_VERSION", 2)
+    assert run_folder(auto, "pretrain").parent == v1.parent
+    assert run_folder(auto, "pretrain") != v1  # an automatic folder: a new run
+    with pytest.raises(BepaperError, match="results_version: None -> 2"):
+        _pretrain(synth, tmp_path / "run")  # the old run in an explicit folder: refused
+
+
 def test_short_videos_are_looped(broken):
     """The short-video rule (bepaper.data.sampling) on real 1- and 3-frame files."""
     root, _, usable = broken
