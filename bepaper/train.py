@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
 from bepaper import distributed as dist
@@ -108,9 +108,8 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
 class EpochOrder(Sampler):
     """One epoch's samples as (epoch, index) pairs.
 
-    The order depends only on (seed, epoch), and under torchrun on the rank (then it is
-    DistributedSampler's: one permutation seeded by seed + epoch, padded to a multiple of the
-    world size, every world-th index from the rank's). It never depends on `data.workers`.
+    The order depends only on (seed, epoch), and under torchrun on the rank (then torch's
+    DistributedSampler gives it). It never depends on `data.workers`.
     Carrying the epoch in each index lets persistent worker processes, whose copy of the
     dataset never sees `set_epoch`, draw that epoch's clips."""
 
@@ -125,11 +124,11 @@ class EpochOrder(Sampler):
     def indices(self) -> list[int]:
         n = self.n
         if self.world > 1:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
-            total = -(-n // self.world) * self.world
-            order += (order * -(-(total - n) // max(n, 1)))[: total - n]
-            return order[self.rank : total : self.world]
+            order = DistributedSampler(
+                range(n), self.world, self.rank, shuffle=self.shuffle, seed=self.seed
+            )
+            order.set_epoch(self.epoch)
+            return list(order)
         if not self.shuffle:
             return list(range(n))
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, 1))
@@ -142,30 +141,6 @@ class EpochOrder(Sampler):
         return -(-self.n // self.world)
 
 
-def make_loader(
-    ds: Dataset,
-    batch_size: int,
-    workers: int,
-    seed: int,
-    epoch: int,
-    device: torch.device,
-    shuffle: bool = True,
-) -> DataLoader:
-    """A loader over `ds` in `EpochOrder` (per-process under torchrun). Its worker processes
-    persist: `epoch_loader` reuses them for the next epoch."""
-    per_proc = max(1, batch_size // dist.world_size())
-    return DataLoader(
-        ds,
-        batch_size=per_proc,
-        sampler=EpochOrder(len(ds), seed, shuffle).set_epoch(epoch),
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        collate_fn=collate,
-        pin_memory=device.type == "cuda",
-        drop_last=len(ds) >= 2 * per_proc,
-    )
-
-
 def epoch_loader(
     previous: DataLoader | None,
     ds: Dataset,
@@ -175,14 +150,24 @@ def epoch_loader(
     epoch: int,
     device: torch.device,
 ) -> DataLoader:
-    """The loader for `epoch`: `previous`, with its worker processes, where they persist,
-    else a new one (`make_loader`). Iterating either draws the same batches; seed the global
-    RNG after making the iterator (a new one draws its base seed from it, a reused one
-    does not)."""
-    if previous is None or not previous.persistent_workers or previous.dataset is not ds:
-        return make_loader(ds, batch_size, workers, seed, epoch, device)
-    previous.sampler.set_epoch(epoch)
-    return previous
+    """The loader for `epoch`, over `ds` in `EpochOrder` (per-process under torchrun): the
+    `previous` one, with its worker processes, where they persist, else a new one whose
+    workers persist. Iterating either draws the same batches; seed the global RNG after
+    making the iterator (a new one draws its base seed from it, a reused one does not)."""
+    if previous is not None and previous.persistent_workers and previous.dataset is ds:
+        previous.sampler.set_epoch(epoch)
+        return previous
+    per_proc = max(1, batch_size // dist.world_size())
+    return DataLoader(
+        ds,
+        batch_size=per_proc,
+        sampler=EpochOrder(len(ds), seed).set_epoch(epoch),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        drop_last=len(ds) >= 2 * per_proc,
+    )
 
 
 def _skip_legacy_draws() -> None:
