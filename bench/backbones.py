@@ -4,6 +4,7 @@
     python bench/backbones.py                       # default widths, 2 x 3 x 16 x 112 x 112
     python bench/backbones.py --models i3d s3d --size 224 --threads 16
     python bench/backbones.py --width 8 --frames 8 --size 32   # CPU-preset sizes
+    python bench/backbones.py --csv bench/results/backbones_cpu.csv  # also a result file
 
 Timings on a shared machine are only as quiet as it is: the load average is printed too.
 """
@@ -11,14 +12,18 @@ Timings on a shared machine are only as quiet as it is: the load average is prin
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from bepaper.models import MODELS, build_backbone, feature_shape
+from bepaper.report import machine
+from bepaper.runs import atomic_path
 
 
 def step_seconds(net: torch.nn.Module, x: torch.Tensor, repeats: int) -> list[float]:
@@ -44,6 +49,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--csv", type=Path, help="also write the rows here (docs quote this file)")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -53,6 +59,8 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}; input {' x '.join(map(str, shape))}, fp32, "
         f"forward + backward, 1 warm-up + {a.repeats} timed\n"
     )
+    load = os.getloadavg()[0]
+    rows = []
     print("| model | width | parameters | feature map | mean s | min s |")
     print("| --- | --- | ---: | --- | ---: | ---: |")
     for name in a.models:
@@ -67,6 +75,20 @@ def main() -> None:
             f"| {statistics.mean(times):.2f} | {min(times):.2f} |",
             flush=True,
         )
+        rows.append({
+            "model": name, "width": a.width or "default", "parameters": params,
+            "input": "x".join(map(str, shape)), "threads": a.threads, "repeats": a.repeats,
+            "mean_s": round(statistics.mean(times), 2), "min_s": round(min(times), 2),
+            "torch": torch.__version__, "machine": machine(), "load_average": round(load, 1),
+            "date": time.strftime("%Y-%m-%d"),
+        })  # fmt: skip
+    if a.csv:
+        a.csv.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(a.csv) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"\nwrote {a.csv}")
 
 
 if __name__ == "__main__":
