@@ -186,6 +186,12 @@ class ModelConfig:
     backbone: str = param("r3d18", "backbone (bepaper.models.MODELS)", choices=_model_names)
     width: int = param(0, "base channel width; 0 = the published width", ge=0)
     dropout: float = param(0.5, "dropout before the fine-tuning FC", ge=0, lt=1)
+    head_pool: str = param(
+        "avg",
+        "the classifier head's global pooling: avg (paper) | max (keeps a small actor's "
+        "response from being averaged away)",
+        choices=("avg", "max"),
+    )
 
 
 def method_options(name: str) -> type:
@@ -228,11 +234,22 @@ class MethodConfig:
 class OptimConfig:
     epochs: int = param(50, "epochs", ge=1)
     batch_size: int = param(64, "global batch (split over processes under torchrun)", ge=1)
-    lr: float = param(0.01, "initial learning rate (SGD)", gt=0)
-    momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
+    optimizer: str = param(
+        "sgd", "sgd (paper: momentum, L2 weight decay) | adamw (decoupled weight decay)",
+        choices=("sgd", "adamw"),
+    )  # fmt: skip
+    lr: float = param(0.01, "initial learning rate", gt=0)
+    momentum: float = param(0.9, "SGD momentum (sgd only)", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
-    lr_step: int = param(10, "divide the lr by 1/lr_gamma every lr_step epochs (0 = never)", ge=0)
-    lr_gamma: float = param(0.1, "lr factor at each step", gt=0, le=1)
+    schedule: str = param(
+        "step",
+        "step: lr x lr_gamma every lr_step epochs (paper) | cosine: from lr down to 0 over "
+        "the epochs, set each epoch",
+        choices=("step", "cosine"),
+    )
+    lr_step: int = param(10, "step schedule: multiply the lr by lr_gamma every lr_step epochs "
+                         "(0 = never)", ge=0)  # fmt: skip
+    lr_gamma: float = param(0.1, "step schedule: lr factor at each step", gt=0, le=1)
 
 
 @dataclass

@@ -11,6 +11,7 @@ what an uninterrupted one would.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -97,11 +98,16 @@ def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
 
 
 def lr_at(cfg: OptimConfig, epoch: int) -> float:
-    """Step schedule: lr divided by 1/lr_gamma every lr_step epochs."""
+    """The learning rate of `epoch` (0-based). Step: lr x lr_gamma every lr_step epochs.
+    Cosine: lr/2 (1 + cos(pi e / epochs)), from lr at the first epoch towards 0."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
     return cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step) if cfg.lr_step > 0 else cfg.lr
 
 
 def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -759,7 +765,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     if done is not None:
         return done
     model = prepare_model(
-        Classifier(backbone, len(split.classes), cfg.model.dropout), cfg.run, device
+        Classifier(backbone, len(split.classes), cfg.model.dropout, cfg.model.head_pool),
+        cfg.run,
+        device,
     )
     ds, classes = _labeled(cfg, None, "train", run, train=True, static=cfg.static)
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
@@ -805,6 +813,7 @@ def evaluate_run(cfg) -> dict:
         build_backbone(cfg.model.backbone, cfg.model.width),
         len(state["classes"]),
         cfg.model.dropout,
+        cfg.model.head_pool,
     )
     try:
         model.load_state_dict(state["model"])

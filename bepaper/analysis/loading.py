@@ -147,8 +147,10 @@ def load_classifier(run: FinishedRun, device):
     state = load_checkpoint(path)
     if "model" not in state or "classes" not in state:
         raise CheckpointError(f"{path}: not a classifier checkpoint (written by finetune)")
-    dropout = float(run.config.get("model", {}).get("dropout", 0.5))
-    model = Classifier(build_network_backbone(run), len(state["classes"]), dropout)
+    model_cfg = run.config.get("model", {})
+    dropout = float(model_cfg.get("dropout", 0.5))
+    pool = str(model_cfg.get("head_pool", "avg"))
+    model = Classifier(build_network_backbone(run), len(state["classes"]), dropout, pool)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

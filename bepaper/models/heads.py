@@ -20,29 +20,41 @@ class ProjectionHead(nn.Module):
         self.fc = nn.Linear(in_channels, dim)
 
     def forward(self, f: Tensor) -> Tensor:
-        pooled = f.amax(dim=(2, 3, 4)) if self.pool == "max" else f.mean(dim=(2, 3, 4))
+        pooled = global_pool(f, self.pool)
         return F.normalize(self.fc(pooled), dim=1)  # B x dim
 
 
-class ClassifierHead(nn.Module):
-    """Global average pooling, dropout, a fresh FC layer (fine-tuning)."""
+def global_pool(f: Tensor, pool: str) -> Tensor:
+    """(B, C, T, H, W) → (B, C): global average ('avg') or max ('max') pooling."""
+    return f.amax(dim=(2, 3, 4)) if pool == "max" else f.mean(dim=(2, 3, 4))
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.5) -> None:
+
+class ClassifierHead(nn.Module):
+    """Global pooling (average, as in the paper, or max), dropout, a fresh FC layer."""
+
+    def __init__(
+        self, in_channels: int, num_classes: int, dropout: float = 0.5, pool: str = "avg"
+    ) -> None:
         super().__init__()
+        if pool not in ("max", "avg"):
+            raise ValueError(f"unknown pooling '{pool}'; choose from ['avg', 'max']")
+        self.pool = pool
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_channels, num_classes)
 
     def forward(self, f: Tensor) -> Tensor:
-        return self.fc(self.dropout(f.mean(dim=(2, 3, 4))))  # B x classes
+        return self.fc(self.dropout(global_pool(f, self.pool)))  # B x classes
 
 
 class Classifier(nn.Module):
     """A backbone with a classifier head."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.5) -> None:
+    def __init__(
+        self, backbone: nn.Module, num_classes: int, dropout: float = 0.5, pool: str = "avg"
+    ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = ClassifierHead(backbone.out_channels, num_classes, dropout)
+        self.head = ClassifierHead(backbone.out_channels, num_classes, dropout, pool)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.backbone(x))
