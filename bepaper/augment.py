@@ -8,12 +8,15 @@ and ONE colour jitter, so the motion between frames is untouched.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bepaper.config import AugmentConfig
+if TYPE_CHECKING:
+    from bepaper.config import AugmentConfig
+
 
 MEAN = (0.45, 0.45, 0.45)  # Kinetics statistics, as torchvision's video models use
 STD = (0.225, 0.225, 0.225)

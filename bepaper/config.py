@@ -19,129 +19,28 @@ YAML is always read with a safe loader.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import types
 import typing
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bepaper.choices import BACKBONES, DISTRACTIONS, METHOD_OPTIONS
+from bepaper.data.splits import FORMATS
 from bepaper.errors import ConfigError
-
-# ---------------------------------------------------------------- declaring a setting
-
-
-def param(
-    default: Any,
-    doc: str,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
-    execution: bool = False,
-) -> Any:
-    """A dataclass field with its documentation and valid range.
-
-    `ge`/`gt`/`le`/`lt` bound numbers (and each item of a list); `choices` lists the valid
-    strings (or is a function returning them, for registries imported lazily); `execution`
-    marks a setting that does not change the result.
-    """
-    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
-    meta["execution"] = execution
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def section(factory: Callable[[], Any], doc: str) -> Any:
-    """A nested section of a config, built by `factory` for each new config."""
-    return field(default_factory=factory, metadata={"doc": doc})
-
-
-def _choices(meta: dict) -> list[str] | None:
-    c = meta.get("choices")
-    if c is None:
-        return None
-    return list(c() if callable(c) else c)
-
-
-def range_text(meta: dict) -> str:
-    """The valid range of a field as text, e.g. '> 0', 'in [0, 1]', 'one of [a, b]'."""
-    choices = _choices(meta)
-    if choices is not None:
-        return f"one of {choices}"
-    lo = (">=", meta["ge"]) if meta.get("ge") is not None else (">", meta.get("gt"))
-    hi = ("<=", meta["le"]) if meta.get("le") is not None else ("<", meta.get("lt"))
-    if lo[1] is not None and hi[1] is not None:
-        left = "[" if lo[0] == ">=" else "("
-        right = "]" if hi[0] == "<=" else ")"
-        return f"in {left}{lo[1]}, {hi[1]}{right}"
-    if lo[1] is not None:
-        return f"{lo[0]} {lo[1]}"
-    if hi[1] is not None:
-        return f"{hi[0]} {hi[1]}"
-    return ""
-
-
-def _check_range(value: Any, meta: dict, key: str) -> None:
-    if isinstance(value, list):
-        for v in value:
-            _check_range(v, meta, key)
-        return
-    choices = _choices(meta)
-    if choices is not None and value not in choices:
-        raise ConfigError(f"config key '{key}' is {value!r}; choose from {choices}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return
-    bad = (
-        (meta.get("ge") is not None and not value >= meta["ge"])
-        or (meta.get("gt") is not None and not value > meta["gt"])
-        or (meta.get("le") is not None and not value <= meta["le"])
-        or (meta.get("lt") is not None and not value < meta["lt"])
-        or (isinstance(value, float) and not math.isfinite(value))
-    )
-    if bad:
-        raise ConfigError(f"config key '{key}' must be {range_text(meta)}, got {value!r}")
-
+from bepaper.schema import check_range, param, range_text, section
+from bepaper.video import BACKENDS
 
 # ---------------------------------------------------------------- the sections
 
 
-DATASETS = ("synthbias", "ucf101", "hmdb51", "diving48", "kinetics400")
-BACKENDS = ("decord", "pyav", "opencv", "frames")
-DISTRACTIONS = (
-    "be",
-    "intra_video_frame",
-    "gaussian_noise",
-    "video_mixup",
-    "video_cutmix",
-    "inter_video_frame",
-    "fame",
-)
-
-
-def _model_names() -> list[str]:
-    from bepaper.models import MODELS
-
-    return sorted(MODELS)
-
-
-def _method_names() -> list[str]:
-    from bepaper.methods import METHODS
-
-    return sorted(METHODS)
-
-
 @dataclass
 class DataConfig:
-    dataset: str = param("synthbias", "dataset format", choices=DATASETS)
+    dataset: str = param("synthbias", "dataset format", choices=FORMATS)
     root: str = param(
         "data/synthbias/default/ucf101like",
         "video root (SynthBias: an analogue folder)",
@@ -183,7 +82,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    backbone: str = param("r3d18", "backbone (bepaper.models.MODELS)", choices=_model_names)
+    backbone: str = param("r3d18", "backbone (bepaper.models.MODELS)", choices=BACKBONES)
     width: int = param(0, "base channel width; 0 = the published width", ge=0)
     dropout: float = param(0.5, "dropout before the fine-tuning FC", ge=0, lt=1)
     head_pool: str = param(
@@ -195,18 +94,16 @@ class ModelConfig:
 
 
 def method_options(name: str) -> type:
-    """The options dataclass of a registered method."""
-    from bepaper.methods import METHODS
-
-    if name not in METHODS:
+    """The options dataclass of a registered method (bepaper.choices.METHOD_OPTIONS)."""
+    if name not in METHOD_OPTIONS:
         hint = ""
         if name in ("moco_hn", "moco_be"):
             hint = (
                 " (MoCo+HN is method.name=moco method.hard_negatives=true; "
                 "MoCo+BE adds method.be=true)"
             )
-        raise ConfigError(f"unknown method '{name}'; choose from {sorted(METHODS)}{hint}")
-    return METHODS[name].Options
+        raise ConfigError(f"unknown method '{name}'; choose from {sorted(METHOD_OPTIONS)}{hint}")
+    return METHOD_OPTIONS[name]
 
 
 @dataclass
@@ -214,7 +111,9 @@ class MethodConfig:
     """Settings every method shares, plus `options`: the chosen method's own dataclass,
     read and written flat (method.queue_size, not method.options.queue_size)."""
 
-    name: str = param("moco", "self-supervised method (bepaper.methods)", choices=_method_names)
+    name: str = param(
+        "moco", "self-supervised method (bepaper.methods)", choices=lambda: sorted(METHOD_OPTIONS)
+    )
     be: bool = param(True, "Background Erasing on: Eq. 5 (pretext tasks) or Eq. 7 (MoCo)")
     beta: float = param(1.0, "β, weight of L_be for pretext tasks (Eq. 5)", ge=0)
     gamma: float = param(0.3, "λ ~ U[0, γ] in Eq. 1", ge=0, le=1)
@@ -409,7 +308,7 @@ def _set(obj: Any, key: str, value: Any, full: str) -> None:
     hints = typing.get_type_hints(type(obj))
     f = _fields(obj)[key]
     value = _check_type(value, hints[key], full)
-    _check_range(value, f.metadata, full)
+    check_range(value, f.metadata, full)
     setattr(obj, key, value)
 
 
@@ -491,7 +390,7 @@ def validate(cfg: Any, prefix: str = "") -> None:
         elif dataclasses.is_dataclass(value):
             validate(value, f"{full}.")
         else:
-            _check_range(value, f.metadata, full)
+            check_range(value, f.metadata, full)
 
 
 def build_config(cls: type, files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> Any:
@@ -597,13 +496,11 @@ def describe(cfg: Any, indent: int = 0) -> list[str]:
 
 def describe_methods() -> list[str]:
     """Every registered method's options, as `bepaper config pretrain` lists them."""
-    from bepaper.methods import METHODS
-
     lines = ["", "# Each method's own options (set them flat, e.g. method.queue_size=4096):"]
-    for name, cls in sorted(METHODS.items()):
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+    for name, options in sorted(METHOD_OPTIONS.items()):
+        doc = (options.__doc__ or "").strip().splitlines()[0] if options.__doc__ else ""
         lines.append(f"# method.name={name}: {doc}")
-        for line in describe(cls.Options()):
+        for line in describe(options()):
             lines.append(f"#   {line}")
     return lines
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bepaper.choices import METHOD_OPTIONS
 from bepaper.config import AugmentConfig, PretrainConfig, build_config
 from bepaper.errors import ConfigError
 from bepaper.methods import METHODS, build_method
@@ -26,6 +27,7 @@ def arrow(monkeypatch):
     monkeypatch.setitem(sys.modules, "bepaper.methods.arrow", module)
     exec(compile(code.group(1), str(DOC), "exec"), module.__dict__)
     monkeypatch.setitem(METHODS, "arrow", module.ArrowOfTime)
+    monkeypatch.setitem(METHOD_OPTIONS, "arrow", module.ArrowOptions)
     return module
 
 

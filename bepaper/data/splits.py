@@ -255,3 +255,5 @@ DATASETS: dict[str, Callable[..., Split]] = {
     "diving48": _single_split(read_diving48),
     "kinetics400": _single_split(read_kinetics_dir),
 }
+# every value data.dataset takes: SynthBias folders are read with UCF101's reader
+FORMATS = ("synthbias", *DATASETS)

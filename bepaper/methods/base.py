@@ -21,6 +21,7 @@ methods call. A pretext task adds β·L_be (Eq. 3–5); MoCo uses x^d as the que
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +29,12 @@ from torch import Tensor, nn
 
 from bepaper.augment import augment_clips, normalize
 from bepaper.be import build_distraction
-from bepaper.config import AugmentConfig, MethodConfig, ModelConfig
 from bepaper.data.sampling import ClipSampler, RandomClips
 from bepaper.losses import be_consistency
 from bepaper.models import build_backbone
+
+if TYPE_CHECKING:
+    from bepaper.config import AugmentConfig, MethodConfig, ModelConfig
 
 
 @dataclass

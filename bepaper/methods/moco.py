@@ -19,45 +19,22 @@ extra negative from another video (`other_video_negative`).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bepaper.augment import normalize
-from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
+from bepaper.choices import MoCoOptions
 from bepaper.data.sampling import ClipAndHardNegative, ClipSampler, RandomClips
 from bepaper.distributed import all_gather, broadcast, rank, world_size
 from bepaper.losses import info_nce
 from bepaper.methods.base import Method
 from bepaper.models import ProjectionHead
 
-
-@dataclass
-class MoCoOptions:
-    queue_size: int = param(16384, "K, keys in the queue (released UCF101 scripts: 3569)", ge=1)
-    momentum: float = param(0.999, "key-encoder momentum m", ge=0, le=1)
-    temperature: float = param(0.07, "InfoNCE temperature", gt=0)
-    embed_dim: int = param(128, "D, the embedding size of φ", ge=1)
-    head_pool: str = param("max", "φ's pooling: max (paper) | avg (released code)",
-                           choices=("max", "avg"))  # fmt: skip
-    hard_negatives: bool = param(True, "intra-video hard negatives (Eq. 7); off = Eq. 6")
-    hard_gap: int = param(2, "min start offset (frames) of the hard-negative clip", ge=1)
-    hard_short_rule: str = param(
-        "gap", "hard negative on a short video: shift by hard_gap | third (released code)",
-        choices=("gap", "third"),
-    )  # fmt: skip
-    hard_negative_bn: str = param(
-        "joint", "hard negatives share the query's batch-norm pass | separate (released code)",
-        choices=("joint", "separate"),
-    )  # fmt: skip
-    other_video_negative: bool = param(
-        False, "without hard negatives, add one negative clip of another video (released code)"
-    )
-    shuffle_bn: bool = param(
-        False, "MoCo's shuffle-BN: keys computed on a batch shuffled across processes"
-    )
+if TYPE_CHECKING:
+    from bepaper.config import AugmentConfig, MethodConfig, ModelConfig
 
 
 class Encoder(nn.Module):

@@ -51,34 +51,23 @@ through the backbone in separate calls, so x^o's batch-norm statistics do not de
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from bepaper.augment import normalize
-from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
+from bepaper.choices import PUZZLE_MODES, PuzzleOptions
 from bepaper.errors import ConfigError
 from bepaper.methods.base import Method
 
+if TYPE_CHECKING:
+    from bepaper.config import AugmentConfig, MethodConfig, ModelConfig
+
 PIECES = 4
 # the puzzle kinds each mode draws: 0 spatial (2 x 2 cells of one time slot), 1 temporal
-MODES = {"both": (0, 1), "spatial": (0,), "temporal": (1,)}
-
-
-@dataclass
-class PuzzleOptions:
-    mode: str = param(
-        "both", "spatial and temporal puzzles as one 2 x n-way task | spatial | temporal",
-        choices=tuple(MODES),
-    )  # fmt: skip
-    permutations: int = param(24, "n, orders of the 4 pieces used (all 4! = 24)", ge=2, le=24)
-    jitter: float = param(
-        0.125, "a piece is its cell shrunk by round(jitter x side) in T, H, W", ge=0, lt=1
-    )
-    channel_replication: bool = param(True, "copy one random colour channel into all three")
-    hidden_dim: int = param(512, "hidden FC of the head (0 = a linear classifier)", ge=0)
+MODES = dict(zip(PUZZLE_MODES, ((0, 1), (0,), (1,)), strict=True))
 
 
 @cache

@@ -31,21 +31,16 @@ calls, so x^o's batch-norm statistics are the same with BE on or off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
+from bepaper.choices import RotNetOptions
 from bepaper.methods.base import Method
 
-
-@dataclass
-class RotNetOptions:
-    num_rotations: int = param(
-        4, "rotation classes: 4 = {0, 90, 180, 270} degrees (paper) | 2 = {0, 180}",
-        choices=(2, 4),
-    )  # fmt: skip
+if TYPE_CHECKING:
+    from bepaper.config import AugmentConfig, MethodConfig, ModelConfig
 
 
 def rotate(x: Tensor, turns: Tensor) -> Tensor:

@@ -32,26 +32,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bepaper.augment import normalize
-from bepaper.config import AugmentConfig, MethodConfig, ModelConfig, param
+from bepaper.choices import ClipOrderOptions
 from bepaper.data.sampling import ClipSampler, OrderedClips
 from bepaper.methods.base import Method
 
-
-@dataclass
-class ClipOrderOptions:
-    tuple_len: int = param(3, "n, clips per tuple (paper: 3; n! order classes)", ge=2, le=5)
-    interval: int = param(8, "frames between the end of one clip and the next (paper: 8)", ge=0)
-    pair_dim: int = param(512, "width of the shared pairwise FC (paper: 512)", ge=1)
-    dropout: float = param(0.5, "dropout before the order classifier (paper's code: 0.5)",
-                           ge=0, lt=1)  # fmt: skip
+if TYPE_CHECKING:
+    from bepaper.config import AugmentConfig, MethodConfig, ModelConfig
 
 
 @cache
