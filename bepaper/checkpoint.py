@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from bepaper.errors import CheckpointError
 from bepaper.runs import atomic_path
@@ -144,3 +145,36 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     """The ckpt_epochNNNN.pt with the highest epoch in `folder`, or None if there is none."""
     files = _epoch_files(Path(folder))
     return files[max(files)] if files else None
+
+
+def load_backbone_weights(backbone: nn.Module, source: str | Path) -> None:
+    """Load pretrained backbone weights from a pretraining run folder (its backbone.pt), a
+    fine-tuning run folder (its classifier.pt: supervised pretraining), or a checkpoint file.
+    Every key must match: nothing is dropped silently."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / ("backbone.pt" if (path / "backbone.pt").exists() else "classifier.pt")
+    state = load_checkpoint(path)
+    weights = state.get("backbone")
+    if weights is None and "model" in state and "classes" in state:  # a classifier
+        weights = {
+            k.removeprefix("backbone."): v
+            for k, v in state["model"].items()
+            if k.startswith("backbone.")
+        }
+    if weights is None:
+        raise CheckpointError(f"{path}: no 'backbone' weights in this checkpoint")
+    weights = {k.replace("_orig_mod.", ""): v for k, v in weights.items()}
+    try:
+        missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = next((line.strip() for line in first if "size mismatch" in line), first[0])
+        raise CheckpointError(
+            f"{path}: weights do not fit the backbone: {detail} (is model.backbone/width the same?)"
+        ) from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not fit the backbone: missing {list(missing)[:5]}, "
+            f"unexpected {list(unexpected)[:5]} (is model.backbone/width the same?)"
+        )

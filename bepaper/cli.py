@@ -250,7 +250,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "finetune":
         from bepaper.train import finetune as fn
     elif args.command == "evaluate":
-        from bepaper.train import evaluate_run as fn
+        from bepaper.evaluate import evaluate_run as fn
     else:
         from bepaper.study import run_study
 

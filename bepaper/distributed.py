@@ -4,9 +4,16 @@ so the same training code runs in CPU tests."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from bepaper.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bepaper.config import RunConfig
 
 
 def world_size() -> int:
@@ -68,3 +75,32 @@ def broadcast(x: torch.Tensor, src: int = 0) -> torch.Tensor:
     if world_size() > 1:
         dist.broadcast(x, src)
     return x
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' → the local CUDA device when there is one (one per torchrun process), else CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            import os
+
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"run.device is '{name}' but CUDA is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"run.device '{name}' is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
+
+
+def prepare_model(model: nn.Module, run: RunConfig, device: torch.device) -> nn.Module:
+    if run.sync_bn and world_size() > 1:
+        if device.type != "cuda":
+            raise ConfigError("run.sync_bn needs CUDA (torch's SyncBatchNorm is GPU-only)")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    if device.type == "cuda" and run.channels_last:
+        model.to(memory_format=torch.channels_last_3d)
+    return model

@@ -16,7 +16,7 @@ A paper config (`configs/paper/...`) holds the paper's settings for real data. A
   in it: the preset prints the `bepaper` / `torchrun` commands of the missing runs, and the
   tables are built from the runs that exist.
 
-Runs are keyed on their result-relevant config (`bepaper.train.run_folder`), so a run is
+Runs are keyed on their result-relevant config (`bepaper.identity.run_folder`), so a run is
 trained once and then found by every notebook that asks for it, on any machine.
 """
 
@@ -300,7 +300,8 @@ class Preset:
         """The run folder of `cfg`: reused when finished, trained here when the preset trains;
         otherwise its command is recorded in `missing` and the folder it will have is
         returned, so that the fine-tuning commands that start from it can name it."""
-        from bepaper.train import pretrain, run_folder
+        from bepaper.identity import run_folder
+        from bepaper.train import pretrain
 
         folder = run_folder(cfg, "pretrain")
         if (folder / "finished.json").exists() or self.train:
@@ -313,7 +314,8 @@ class Preset:
         """The results of fine-tuning run `cfg` (reused or trained), or None when it is
         missing under a preset that does not train (its command is then recorded), when its
         pretraining run is not finished yet, or when `cfg` is None."""
-        from bepaper.train import finetune, run_folder
+        from bepaper.identity import run_folder
+        from bepaper.train import finetune
 
         if cfg is None:
             return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bepaper.runs import identity_key, read_identity
+from bepaper.identity import identity_key, read_identity
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -24,7 +24,6 @@ leaves either the old or the new version, never a mix.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import platform
@@ -42,6 +41,7 @@ import yaml
 
 import bepaper
 from bepaper.errors import BepaperError, ConfigError
+from bepaper.identity import diff_configs, identity_changes, read_identity
 
 _MAX_REASON = 1000  # characters; keeps a skipped.jsonl line well under 4 KiB
 
@@ -100,30 +100,6 @@ def config_changes(old: dict, new: dict) -> list[str]:
         for line in diff_configs(old, new)
         if line.lstrip("+- ").split(":")[0] not in COSMETIC_KEYS
     ]
-
-
-def diff_configs(old: dict, new: dict) -> list[str]:
-    """Differences between two nested dicts, one line per leaf key.
-
-    Lines read `train.lr: 0.01 -> 0.02` (changed), `+ model.width: 8` (added) and
-    `- data.foo` (removed).
-    """
-    lines = []
-
-    def walk(old: dict, new: dict, prefix: str) -> None:
-        for key in list(old) + [k for k in new if k not in old]:
-            name = f"{prefix}{key}"
-            if key not in new:
-                lines.append(f"- {name}")
-            elif key not in old:
-                lines.append(f"+ {name}: {new[key]!r}")
-            elif isinstance(old[key], dict) and isinstance(new[key], dict):
-                walk(old[key], new[key], f"{name}.")
-            elif old[key] != new[key]:
-                lines.append(f"{name}: {old[key]!r} -> {new[key]!r}")
-
-    walk(old, new, "")
-    return lines
 
 
 def _versions(command: str) -> dict[str, Any]:
@@ -191,29 +167,6 @@ def _own_files(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if not p.name.startswith((".lock", ".tmp-"))]
 
 
-def identity_key(identity: dict) -> str:
-    """A short, stable hash of an identity (10 hex digits)."""
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def identity_changes(old: dict, new: dict) -> list[str]:
-    """Differences between two identities, config keys by their dotted names."""
-    lines = diff_configs(old.get("config", {}), new.get("config", {}))
-    for key in sorted(set(old) | set(new)):
-        if key != "config" and old.get(key) != new.get(key):
-            lines.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
-    return lines
-
-
-def read_identity(folder: str | os.PathLike) -> dict | None:
-    """The identity.json of a run folder, or None (not a run, or made before identities)."""
-    path = Path(folder) / "identity.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 class RunDir:
     """One run folder: config check on open, metrics and skip logs, finished marker."""
 
@@ -225,7 +178,7 @@ class RunDir:
         identity: dict | None = None,
     ):
         """`config` is the resolved config as a plain nested dict; `command` e.g. "pretrain";
-        `identity` what the result depends on (`bepaper.train.run_identity`). Without an
+        `identity` what the result depends on (`bepaper.identity.run_identity`). Without an
         identity, a resume must match the whole config but for COSMETIC_KEYS."""
         self.path = Path(path)
         self.ckpt_dir = self.path / "checkpoints"

@@ -10,7 +10,7 @@
           ─► figures/<name>_runs.csv (one row per run), <name>_summary.json, tables, plot
 
 Every run is an automatically named run folder under `run.root`, keyed on the
-result-relevant config (`bepaper.train.run_folder`): rerunning the study, or a notebook
+result-relevant config (`bepaper.identity.run_folder`): rerunning the study, or a notebook
 asking for the same run, reuses what is finished and only runs what is missing.
 
 The three sanity properties the protocol must meet (issue 10), decided before any BE
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from bepaper.checkpoint import load_backbone_weights
 from bepaper.config import (
     FinetuneConfig,
     MethodConfig,
@@ -44,18 +45,13 @@ from bepaper.config import (
 )
 from bepaper.data.datasets import load_split
 from bepaper.data.synthbias import generate
+from bepaper.distributed import resolve_device
 from bepaper.errors import ConfigError
+from bepaper.evaluate import probe
+from bepaper.identity import identity_key, run_folder, run_identity
 from bepaper.models import build_backbone
-from bepaper.runs import atomic_write_json, identity_key
-from bepaper.train import (
-    finetune,
-    load_backbone_weights,
-    pretrain,
-    probe,
-    resolve_device,
-    run_folder,
-    run_identity,
-)
+from bepaper.runs import atomic_write_json
+from bepaper.train import finetune, pretrain
 
 
 def parse_arm(arm: str, shared: MethodConfig) -> MethodConfig | None:

@@ -15,9 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -27,6 +25,7 @@ from bepaper import distributed as dist
 from bepaper.augment import train_view
 from bepaper.checkpoint import (
     latest_checkpoint,
+    load_backbone_weights,
     load_checkpoint,
     save_checkpoint,
     save_epoch_checkpoint,
@@ -36,29 +35,22 @@ from bepaper.config import (
     OptimConfig,
     PretrainConfig,
     RunConfig,
-    result_dict,
     to_dict,
     validate,
 )
+from bepaper.data.clips import labeled_clips, video_opener
 from bepaper.data.datasets import (
     LabeledClips,
     PretrainClips,
     collate,
-    data_fingerprint,
     load_split,
-    subset_per_class,
 )
-from bepaper.errors import BepaperError, CheckpointError, ConfigError, DataError
-from bepaper.evaluate import (
-    clip_features,
-    combine_clip_scores,
-    fit_linear_probe,
-    top1,
-    video_scores,
-)
+from bepaper.errors import BepaperError, DataError
+from bepaper.evaluate import check_eval_splits, evaluate_splits
+from bepaper.identity import run_folder, run_identity
 from bepaper.methods import build_method
 from bepaper.models import Classifier, build_backbone
-from bepaper.runs import RunDir, atomic_path, identity_key, read_identity
+from bepaper.runs import RunDir
 
 
 class TrainingError(BepaperError):
@@ -66,24 +58,6 @@ class TrainingError(BepaperError):
 
 
 # ---------------------------------------------------------------- shared pieces
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' → the local CUDA device when there is one (one per torchrun process), else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            import os
-
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"run.device is '{name}' but CUDA is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(
-            f"run.device '{name}' is not a device; use auto, cpu, cuda or cuda:N"
-        ) from None
 
 
 def check_settings(cfg) -> None:
@@ -176,28 +150,6 @@ def epoch_loader(
     )
 
 
-def _skip_legacy_draws() -> None:
-    """Advance the global RNG by the two draws the loop made before loaders persisted.
-
-    Until aa1ad0a the seed was set before the loader was wrapped in tqdm, which built two
-    iterators, each drawing its base seed from the global RNG. Every stored result (the
-    10-seed verdict, the tables under figures/) was trained that way; skipping the same two
-    draws keeps those runs reproducible bit for bit (dropout masks included)."""
-    for _ in range(2):
-        torch.empty((), dtype=torch.int64).random_()
-
-
-def prepare_model(model: nn.Module, run: RunConfig, device: torch.device) -> nn.Module:
-    if run.sync_bn and dist.world_size() > 1:
-        if device.type != "cuda":
-            raise ConfigError("run.sync_bn needs CUDA (torch's SyncBatchNorm is GPU-only)")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model.to(device)
-    if device.type == "cuda" and run.channels_last:
-        model.to(memory_format=torch.channels_last_3d)
-    return model
-
-
 def _autocast(run: RunConfig, device: torch.device):
     return torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=run.amp and device.type == "cuda"
@@ -212,65 +164,6 @@ def _set_determinism(run: RunConfig) -> None:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-
-
-# Bump it in the commit that makes some config train to another result (an order, a seed,
-# a default inside the code): runs made before are then no longer reused under their old
-# names, and a finished one in an explicit run.out is refused, naming `results_version`.
-# Version 1 adds nothing to the identity, so the runs made before it existed keep their names.
-RESULTS_VERSION = 1
-
-
-def run_identity(cfg, command: str) -> dict:
-    """What a run's result depends on: the command, the config without its execution
-    settings, the data's fingerprint, the code's RESULTS_VERSION and, for fine-tuning, the
-    identity of its init."""
-    ident = {"command": command, "config": result_dict(cfg), "data": data_fingerprint(cfg.data)}
-    if RESULTS_VERSION != 1:
-        ident["results_version"] = RESULTS_VERSION
-    init = getattr(cfg, "init", "")
-    if init:
-        ident["config"]["init"] = _init_identity(init)
-    return ident
-
-
-def _init_identity(init: str) -> str:
-    """A pretraining run folder stands for its identity key; a checkpoint file for a hash of
-    its bytes. So the path to the same weights does not matter."""
-    import hashlib
-
-    path = Path(init)
-    if path.is_dir():
-        ident = read_identity(path)
-        if ident is not None:
-            return f"run:{identity_key(ident)}"
-        path = path / ("backbone.pt" if (path / "backbone.pt").exists() else "classifier.pt")
-    if not path.is_file():
-        raise CheckpointError(f"init not found: {init} (a pretraining run folder or backbone.pt)")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"file:{h.hexdigest()[:16]}"
-
-
-def run_label(cfg, command: str) -> str:
-    """The readable part of an automatic run folder's name."""
-    if command == "pretrain":
-        m = cfg.method
-        extra = "-hn" if getattr(m.options, "hard_negatives", False) else ""
-        return f"{m.name}{extra}{'-be' if m.be else ''}-{cfg.model.backbone}"
-    tag = "static" if getattr(cfg, "static", False) else ("init" if cfg.init else "scratch")
-    return f"{tag}-{cfg.model.backbone}"
-
-
-def run_folder(cfg, command: str) -> Path:
-    """`run.out` when given, else `<run.root>/<command>-<label>-<identity key>`: the same
-    result-relevant config on the same data always gets the same folder."""
-    if cfg.run.out:
-        return Path(cfg.run.out)
-    key = identity_key(run_identity(cfg, command))
-    return Path(cfg.run.root) / f"{command}-{run_label(cfg, command)}-{key}"
 
 
 def open_run(cfg, command: str) -> tuple[RunDir, dict | None]:
@@ -356,7 +249,6 @@ def _fit(
         # seed) or not (a persistent loader's), so the steps' global draws (dropout,
         # shuffle-BN) depend on (seed, epoch) only, never on data.workers.
         torch.manual_seed(epoch_seed(runc.seed, epoch, 2))
-        _skip_legacy_draws()
         train_model.train()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -485,12 +377,6 @@ def _require_videos(items: list, data) -> None:
         raise DataError(f"split {data.split} of {data.root} lists no training videos")
 
 
-def _check_eval_splits(cfg) -> None:
-    """A missing test or probe split fails before anything is written, not after training."""
-    for s in [*cfg.eval.splits, *([cfg.eval.probe_split] if cfg.eval.probe_split else [])]:
-        load_split(cfg.data, s)
-
-
 def _finish(run: RunDir, results: dict) -> dict:
     results["skipped_videos"] = len(run.skipped())
     if dist.is_main():
@@ -505,16 +391,6 @@ def _save_rank(run: RunDir, cfg, model: nn.Module) -> None:
         save_checkpoint(run.path / "ranks" / f"rank{dist.rank()}.pt", {"model": model.state_dict()})
 
 
-def _opener(cfg, video_root: Path, items: list, run: RunDir | None):
-    """Where the datasets read videos: the files, or (data.cache) a bank decoded once."""
-    if not cfg.data.cache:
-        return None
-    from bepaper.data.memory import shared_bank
-
-    on_skip = run.record_skip if run else None
-    return shared_bank(video_root, cfg.data, on_skip, progress=cfg.run.progress).opener(items)
-
-
 # ---------------------------------------------------------------- pretraining
 
 
@@ -522,7 +398,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     """Self-supervised pretraining with any registered method (`method.name`), BE on or off
     (`method.be`). Writes `backbone.pt`; returns the final metrics."""
     check_settings(cfg)
-    device = resolve_device(cfg.run.device)
+    device = dist.resolve_device(cfg.run.device)
     dist.setup(device)
     _set_determinism(cfg.run)
     video_root, split = load_split(cfg.data)
@@ -531,7 +407,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     if done is not None:
         return done
     torch.manual_seed(cfg.run.seed)
-    method = prepare_model(build_method(cfg.model, cfg.method), cfg.run, device)
+    method = dist.prepare_model(build_method(cfg.model, cfg.method), cfg.run, device)
     if cfg.run.compile:
         method.backbone.compile()  # in place: state-dict keys unchanged
     if dist.is_main():
@@ -545,7 +421,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         on_skip=run.record_skip,
         seed=cfg.run.seed,
         sampler=method.sampler(),
-        opener=_opener(cfg, video_root, split.train, run),
+        opener=video_opener(cfg, video_root, split.train, run.record_skip),
     )
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
 
@@ -569,189 +445,11 @@ def pretrain(cfg: PretrainConfig) -> dict:
 # ---------------------------------------------------------------- fine-tuning
 
 
-def load_backbone_weights(backbone: nn.Module, source: str | Path) -> None:
-    """Load pretrained backbone weights from a pretraining run folder (its backbone.pt), a
-    fine-tuning run folder (its classifier.pt: supervised pretraining), or a checkpoint file.
-    Every key must match: nothing is dropped silently."""
-    path = Path(source)
-    if path.is_dir():
-        path = path / ("backbone.pt" if (path / "backbone.pt").exists() else "classifier.pt")
-    state = load_checkpoint(path)
-    weights = state.get("backbone")
-    if weights is None and "model" in state and "classes" in state:  # a classifier
-        weights = {
-            k.removeprefix("backbone."): v
-            for k, v in state["model"].items()
-            if k.startswith("backbone.")
-        }
-    if weights is None:
-        raise CheckpointError(f"{path}: no 'backbone' weights in this checkpoint")
-    weights = {k.replace("_orig_mod.", ""): v for k, v in weights.items()}
-    try:
-        missing, unexpected = backbone.load_state_dict(weights, strict=False)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = next((line.strip() for line in first if "size mismatch" in line), first[0])
-        raise CheckpointError(
-            f"{path}: weights do not fit the backbone: {detail} (is model.backbone/width the same?)"
-        ) from None
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: weights do not fit the backbone: missing {list(missing)[:5]}, "
-            f"unexpected {list(unexpected)[:5]} (is model.backbone/width the same?)"
-        )
-
-
-def _labeled(
-    cfg,
-    split_no: int | None,
-    subset: str,
-    run: RunDir | None,
-    *,
-    train: bool,
-    static: bool = False,
-    num_clips: int = 10,
-) -> tuple[LabeledClips, list[str]]:
-    """A labelled dataset over the `subset` ("train" or "test") list of a split; `train`
-    picks random training clips, else `num_clips` uniform test clips. The training list of
-    the fine-tuning split keeps `data.per_class` videos per class (0 = all). Returns the
-    dataset and the class names."""
-    video_root, split = load_split(cfg.data, split_no)
-    items = split.train if subset == "train" else split.test
-    if subset == "train" and split_no is None:
-        items = subset_per_class(items, cfg.data.per_class, cfg.run.seed)
-    ds = LabeledClips(
-        video_root,
-        items,
-        cfg.data,
-        on_skip=run.record_skip if run else None,
-        seed=cfg.run.seed,
-        train=train,
-        num_clips=num_clips,
-        static=static,
-        opener=_opener(cfg, video_root, items, run),
-    )
-    return ds, list(split.classes)
-
-
-def save_outputs(
-    path: Path,
-    ds: LabeledClips,
-    values: Tensor,
-    labels: Tensor,
-    indices: Tensor,
-    classes: list[str],
-    name: str,
-) -> None:
-    """Per-video outputs as an .npz (no pickle): `name` (N x X float32), labels (N, 0-based),
-    paths (N), classes (C). Written atomically."""
-    paths = np.array([ds.items[int(i)].path for i in indices], dtype=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(
-            f,
-            **{name: values.float().numpy()},
-            labels=labels.numpy().astype(np.int64),
-            paths=paths,
-            classes=np.array(classes, dtype=str),
-        )
-
-
-def evaluate_splits(
-    model: Classifier, cfg, device: torch.device, run: RunDir | None, static: bool = False
-) -> dict:
-    """10-clip top-1 on each split listed in cfg.eval.splits, plus the linear probe. With a
-    run folder, each test split's per-video scores go to outputs/test_split<s>.npz."""
-    out: dict = {"test_top1": {}}
-    for s in cfg.eval.splits:
-        ds, classes = _labeled(
-            cfg, s, "test", run, train=False, static=static, num_clips=cfg.eval.num_clips
-        )
-        res = classify_videos(
-            model,
-            ds,
-            cfg.augment,
-            device,
-            workers=cfg.data.workers,
-            amp=cfg.run.amp,
-            progress=cfg.run.progress,
-            desc=f"test split {s}",
-        )
-        out["test_top1"][str(s)] = res["top1"]
-        if run is not None and dist.is_main():
-            save_outputs(
-                run.path / "outputs" / f"test_split{s}.npz",
-                ds,
-                res["scores"],
-                res["labels"],
-                res["indices"],
-                classes,
-                "scores",
-            )
-    if cfg.eval.probe_split:
-        out["probe"] = probe(model.backbone, cfg, device, run)
-        out["probe_top1"] = out["probe"]["test_top1"]
-    return out
-
-
-def classify_videos(model: nn.Module, ds: LabeledClips, aug, device, **kw) -> dict:
-    """Clip-averaged softmax scores of every readable test video, with labels and indices."""
-    model.eval()
-    out = video_scores(model, ds, aug, device, **kw)
-    if len(out.labels) == 0:
-        scores = torch.empty(0, 0)
-        return {
-            "top1": float("nan"),
-            "scores": scores,
-            "labels": out.labels,
-            "indices": out.indices,
-        }
-    scores = combine_clip_scores(out.values)
-    acc = top1(scores, out.labels)
-    return {"top1": acc, "scores": scores, "labels": out.labels, "indices": out.indices}
-
-
-def probe(
-    backbone: nn.Module,
-    cfg,
-    device: torch.device,
-    run: RunDir | None = None,
-    out_dir: Path | None = None,
-) -> dict:
-    """Linear probe on frozen features: train on split `eval.probe_split`'s train list,
-    score on its test list (SynthBias: both unbiased, so only motion helps). The L2 strength
-    is chosen by cross-validation on the training features. The features go to
-    <out_dir or run folder>/features/probe_{train,test}.npz; skipped videos to the run's log."""
-    out_dir = out_dir if out_dir is not None else (run.path if run is not None else None)
-    s = cfg.eval.probe_split
-    kw = dict(workers=cfg.data.workers, amp=cfg.run.amp, progress=cfg.run.progress)
-    tr, classes = _labeled(cfg, s, "train", run, train=False, num_clips=cfg.eval.num_clips)
-    te, _ = _labeled(cfg, s, "test", run, train=False, num_clips=cfg.eval.num_clips)
-    pool = cfg.eval.probe_pool
-    parts = {}
-    for name, ds in (("train", tr), ("test", te)):
-        out = clip_features(
-            backbone, ds, cfg.augment, device, pool=pool, desc=f"probe features ({name})", **kw
-        )
-        parts[name] = (out.values.mean(dim=1), out.labels, out.indices)
-        if out_dir is not None and dist.is_main():
-            x, y, idx = parts[name]
-            save_outputs(
-                out_dir / "features" / f"probe_{name}.npz", ds, x, y, idx, classes, "features"
-            )
-    (xtr, ytr, _), (xte, yte, _) = parts["train"], parts["test"]
-    res = fit_linear_probe(
-        xtr, ytr, xte, yte, len(classes), steps=cfg.eval.probe_epochs, seed=cfg.run.seed
-    )
-    res["pool"] = pool
-    return res
-
-
 def finetune(cfg: FinetuneConfig) -> dict:
     """Supervised training of a classifier (from a pretrained backbone or from scratch),
     then 10-clip testing. Writes `classifier.pt` and per-video outputs."""
     check_settings(cfg)
-    device = resolve_device(cfg.run.device)
+    device = dist.resolve_device(cfg.run.device)
     dist.setup(device)
     _set_determinism(cfg.run)
     torch.manual_seed(cfg.run.seed)
@@ -760,16 +458,16 @@ def finetune(cfg: FinetuneConfig) -> dict:
         load_backbone_weights(backbone, cfg.init)
     _, split = load_split(cfg.data)
     _require_videos(split.train, cfg.data)
-    _check_eval_splits(cfg)
+    check_eval_splits(cfg)
     run, done = open_run(cfg, "finetune")
     if done is not None:
         return done
-    model = prepare_model(
+    model = dist.prepare_model(
         Classifier(backbone, len(split.classes), cfg.model.dropout, cfg.model.head_pool),
         cfg.run,
         device,
     )
-    ds, classes = _labeled(cfg, None, "train", run, train=True, static=cfg.static)
+    ds, classes = labeled_clips(cfg, None, "train", run.record_skip, train=True, static=cfg.static)
     mem = torch.channels_last_3d if device.type == "cuda" and cfg.run.channels_last else None
     ce = nn.CrossEntropyLoss()
 
@@ -793,43 +491,3 @@ def finetune(cfg: FinetuneConfig) -> dict:
     results = {"final": last, "seconds": round(time.time() - t0, 1), "train_videos": len(ds)}
     results.update(evaluate_splits(model, cfg, device, run, cfg.static))
     return _finish(run, results)
-
-
-def evaluate_run(cfg) -> dict:
-    """Score a fine-tuned classifier (a fine-tuning run folder or its classifier.pt) on
-    cfg.eval.splits, plus the probe when cfg.eval.probe_split is set. Writes
-    evaluation.json and per-video outputs under run.out."""
-    check_settings(cfg)
-    device = resolve_device(cfg.run.device)
-    path = Path(cfg.checkpoint)
-    if not cfg.checkpoint:
-        raise ConfigError("evaluate needs checkpoint=<fine-tuning run folder or classifier.pt>")
-    if path.is_dir():
-        path = path / "classifier.pt"
-    state = load_checkpoint(path)
-    if "model" not in state or "classes" not in state:
-        raise CheckpointError(f"{path}: not a classifier checkpoint (written by finetune)")
-    model = Classifier(
-        build_backbone(cfg.model.backbone, cfg.model.width),
-        len(state["classes"]),
-        cfg.model.dropout,
-        cfg.model.head_pool,
-    )
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit model {cfg.model}: {first}") from None
-    load_split(cfg.data)  # fail early on a bad data config
-    _check_eval_splits(cfg)
-    model = prepare_model(model, cfg.run, device)
-    out = Path(cfg.run.out)
-    out.mkdir(parents=True, exist_ok=True)
-    skips = RunDir(out, {}, "evaluate")  # only its skip log and outputs under out/
-    (out / "skipped.jsonl").unlink(missing_ok=True)  # this evaluation's skips, not an older one's
-    results = evaluate_splits(model, cfg, device, skips, cfg.static)
-    results["skipped_videos"] = len(skips.skipped())
-    from bepaper.runs import atomic_write_json
-
-    atomic_write_json(out / "evaluation.json", {"checkpoint": str(path), **results})
-    return results

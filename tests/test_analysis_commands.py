@@ -30,9 +30,10 @@ from bepaper.data.datasets import LabeledClips, _square, load_split
 from bepaper.data.sampling import clip_indices, max_start
 from bepaper.data.synthbias import VARIANTS, generate
 from bepaper.errors import CheckpointError, DataError
-from bepaper.evaluate import features, recall_at_k, retrieve
+from bepaper.identity import run_folder
+from bepaper.metrics import features, recall_at_k, retrieve
 from bepaper.results import load_outputs
-from bepaper.train import finetune, pretrain, run_folder
+from bepaper.train import finetune, pretrain
 from bepaper.video import open_video
 
 COMMON = [

@@ -9,9 +9,10 @@ import torch
 
 from bepaper.config import AugmentConfig, FinetuneConfig, PretrainConfig, build_config
 from bepaper.data.synthbias import generate
+from bepaper.identity import run_folder
 from bepaper.methods import METHODS, build_method
 from bepaper.models import MODELS
-from bepaper.train import finetune, pretrain, run_folder
+from bepaper.train import finetune, pretrain
 
 AUG = AugmentConfig(crop_size=16, jitter_prob=0.0)
 

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from bepaper.errors import BepaperError, ConfigError
-from bepaper.runs import RunDir, atomic_write_json, atomic_write_text, diff_configs
+from bepaper.identity import diff_configs
+from bepaper.runs import RunDir, atomic_write_json, atomic_write_text
 
 CONFIG = {"train": {"lr": 0.01, "epochs": 5}, "model": {"arch": "r3d18"}, "data": {"foo": 1}}
 

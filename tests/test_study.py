@@ -11,8 +11,9 @@ import pytest
 from bepaper.config import FinetuneConfig, MethodConfig, build_config
 from bepaper.data.synthbias import generate
 from bepaper.errors import BepaperError, ConfigError
+from bepaper.identity import run_folder, run_identity
 from bepaper.study import parse_arm
-from bepaper.train import finetune, run_folder, run_identity
+from bepaper.train import finetune
 
 TINY = [
     "data.num_frames=4",

@@ -91,7 +91,8 @@ def bias_test(
     import torch
 
     from bepaper.data.datasets import LabeledClips, load_split
-    from bepaper.train import classify_videos, resolve_device, save_outputs
+    from bepaper.distributed import resolve_device
+    from bepaper.evaluate import classify_videos, save_outputs
 
     if num_clips < 1:
         raise ConfigError(f"num_clips must be at least 1, got {num_clips}")

@@ -245,8 +245,8 @@ def cam_report(
     from bepaper.analysis import cam as cm
     from bepaper.augment import MEAN, STD
     from bepaper.data.datasets import load_split
+    from bepaper.distributed import resolve_device
     from bepaper.runs import atomic_path, atomic_write_json
-    from bepaper.train import resolve_device
 
     if videos < 1:
         raise ConfigError(f"videos must be at least 1, got {videos}")

@@ -37,7 +37,7 @@ class FinishedRun:
     @property
     def key(self) -> str:
         """The run's identity key (the hash that names automatic run folders)."""
-        from bepaper.runs import identity_key
+        from bepaper.identity import identity_key
 
         return identity_key(self.identity)
 
@@ -128,7 +128,7 @@ def build_network_backbone(run: FinishedRun):
 def load_backbone(run: FinishedRun, device):
     """The run's trained backbone in eval mode on `device`: a pretraining run's backbone.pt,
     or the backbone part of a fine-tuning run's classifier.pt."""
-    from bepaper.train import load_backbone_weights
+    from bepaper.checkpoint import load_backbone_weights
 
     backbone = build_network_backbone(run)
     weights = run.path / ("backbone.pt" if run.command == "pretrain" else "classifier.pt")

@@ -19,7 +19,7 @@ The protocol (paper §4.3, and the code most papers copy):
   mean) and `centre` (subtract the query set's and the gallery set's means, then L2).
 - **Hit.** A query is a hit at K when its class is among the classes of its K nearest
   gallery items; recall@K for K in (1, 5, 10, 20, 50). Ties in similarity go to the lower
-  gallery index (`bepaper.evaluate.recall_at_k`).
+  gallery index (`bepaper.metrics.recall_at_k`).
 
 Written to `out_dir`: `retrieval.json` (the recalls and every setting), `topk.npz` (per
 query: its path, clip and label, the K nearest gallery rows, their paths, clips, labels and
@@ -44,7 +44,7 @@ import numpy as np
 from bepaper.analysis.loading import SkipLog, json_safe, load_backbone, open_run
 from bepaper.config import AugmentConfig, DataConfig
 from bepaper.errors import ConfigError, DataError
-from bepaper.evaluate import POOLS, RETRIEVAL_KS
+from bepaper.metrics import POOLS, RETRIEVAL_KS
 from bepaper.runs import atomic_path, atomic_write_json
 
 LEVELS = ("video", "clip")
@@ -102,7 +102,7 @@ def encode_videos(
     import torch
 
     from bepaper.data.datasets import LabeledClips
-    from bepaper.evaluate import clip_features
+    from bepaper.metrics import clip_features
 
     step = max(1, len(items) if level == "clip" else chunk_videos)
     parts = max(1, -(-len(items) // step))
@@ -192,9 +192,9 @@ def retrieval_from_run(
     import torch
 
     from bepaper.data.datasets import data_fingerprint, load_split
-    from bepaper.evaluate import recall_at_k, retrieve
+    from bepaper.distributed import resolve_device
+    from bepaper.metrics import recall_at_k, retrieve
     from bepaper.models import feature_shape
-    from bepaper.train import resolve_device
 
     _check(level, pool, ks, num_clips)
     start = time.perf_counter()

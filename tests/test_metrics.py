@@ -16,7 +16,7 @@ from bepaper.config import AugmentConfig, DataConfig
 from bepaper.data.datasets import LabeledClips
 from bepaper.data.splits import VideoItem
 from bepaper.errors import ConfigError, DataError
-from bepaper.evaluate import (
+from bepaper.metrics import (
     PROBE_L2_GRID,
     clip_features,
     features,
