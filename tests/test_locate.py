@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bepaper.data.locate import find_split_dir, split_files
-from bepaper.data.splits import DATASETS
+from bepaper.data.locate import (
+    find_split_dir,
+    find_video_root,
+    fit_to_disk,
+    split_files,
+    video_layout,
+)
+from bepaper.data.splits import DATASETS, Split, VideoItem
 from bepaper.data.synthbias import generate
 from bepaper.errors import ConfigError, DataError
 
@@ -174,3 +180,50 @@ def test_split_files_are_the_parsers_files_only(tmp_path, splits_dir):
     names = [p.name for p in split_files("ucf101", mixed)]
     assert names == sorted(p.name for p in (splits_dir / "ucf101").glob("*.txt"))
     assert len(names) == 7
+
+
+@pytest.mark.parametrize(
+    ("dataset", "inside"),
+    [
+        ("ucf101", "UCF-101"),
+        ("ucf101", "videos"),
+        ("hmdb51", "hmdb51_org"),
+        ("hmdb51", "rawframes"),
+        ("diving48", "rgb"),
+    ],
+)
+def test_find_video_root_steps_into_the_archives_folder(tmp_path, dataset, inside):
+    assert find_video_root(dataset, tmp_path) == tmp_path  # nothing inside: the root itself
+    (tmp_path / inside).mkdir()
+    assert find_video_root(dataset, tmp_path) == tmp_path / inside
+    assert find_video_root("kinetics400", tmp_path) == tmp_path
+
+
+def test_fit_to_disk_leaves_a_split_with_no_class_on_disk_whole(tmp_path, splits_dir):
+    """A wrong root: nothing is dropped, so `bepaper prepare` lists every missing video."""
+    split = DATASETS["ucf101"](splits_dir / "ucf101", 1)
+    assert video_layout(tmp_path, split.train) == "missing"
+    assert fit_to_disk("ucf101", tmp_path, split) == split
+    assert fit_to_disk("ucf101", tmp_path, split).note == ""
+
+
+def test_fit_to_disk_kinetics_folder_names_and_frames_with_suffix(tmp_path):
+    label = "passing American football (in game)"
+    split = Split(
+        [label, "zumba"],
+        [VideoItem(f"{label}/a_000001_000011.mp4", 0), VideoItem("zumba/b_000000_000010.mp4", 1)],
+        [VideoItem("zumba/c_000002_000012.mp4", 1)],
+    )
+    # mmaction2's renamed class folders, frames in folders named like the video (suffix kept)
+    on_disk = [
+        "videos_train/passing_American_football_in_game/a_000001_000011.mp4",
+        "videos_val/zumba/c_000002_000012.mp4",
+    ]
+    for rel in on_disk:
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "img_00001.jpg").write_bytes(b"")
+    fitted = fit_to_disk("kinetics400", tmp_path, split)
+    assert [i.path for i in fitted.train] == [on_disk[0], "videos_train/zumba/b_000000_000010.mp4"]
+    assert [i.path for i in fitted.test] == [on_disk[1]]
+    assert fitted.classes == split.classes and fitted.note == ""  # zumba has its val folder
+    assert video_layout(tmp_path, fitted.train) == "frames"

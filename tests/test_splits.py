@@ -132,10 +132,36 @@ def test_hmdb51_malformed_line_names_file_and_line(tmp_path, bad):
         read_hmdb51(tmp_path)
 
 
-def test_hmdb51_missing_class_file(tmp_path):
+def test_hmdb51_fewer_class_files_are_a_subset(tmp_path):
     _tiny_hmdb(tmp_path, "a.avi 1 \n")
     (tmp_path / "class07_test_split1.txt").unlink()
-    with pytest.raises(DataError, match="expected 51 HMDB51 split files.*found 50"):
+    s = read_hmdb51(tmp_path)
+    assert len(s.classes) == 50 and "class07" not in s.classes
+    assert s.classes.index("class08") == 7  # labels follow the classes present
+    assert VideoItem("class08/a.avi", 7) in s.train
+    assert s.note.startswith("hmdb51: split files for 50 of 51 classes")
+
+
+def test_hmdb51_official_subset_of_real_files(splits_dir, tmp_path):
+    """Split files of 3 classes copied from the official set (LF endings, trailing spaces)."""
+    for name in ("brush_hair", "sword", "sword_exercise"):
+        shutil.copy(splits_dir / "hmdb51" / f"{name}_test_split2.txt", tmp_path)
+    s = read_hmdb51(tmp_path, 2)
+    assert s.classes == ["brush_hair", "sword", "sword_exercise"]
+    assert (len(s.train), len(s.test)) == (3 * 70, 3 * 30)
+    assert "3 of 51 classes" in s.note
+    full = read_hmdb51(splits_dir / "hmdb51", 2)
+    assert full.note == ""
+    keep = {full.classes.index(c): k for k, c in enumerate(s.classes)}
+    assert s.train == [VideoItem(i.path, keep[i.label]) for i in full.train if i.label in keep]
+
+
+def test_hmdb51_no_or_too_many_class_files(tmp_path):
+    with pytest.raises(DataError, match="expected 51 HMDB51 split files.*found 0"):
+        read_hmdb51(tmp_path)
+    _tiny_hmdb(tmp_path, "a.avi 1 \n")
+    (tmp_path / "extra_test_split1.txt").write_text("a.avi 1 \n")
+    with pytest.raises(DataError, match="found 52"):
         read_hmdb51(tmp_path)
     with pytest.raises(DataError, match="not found"):
         read_hmdb51(tmp_path / "nowhere")

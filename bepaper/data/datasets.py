@@ -55,20 +55,24 @@ def subset_per_class(items: list[VideoItem], n: int, seed: int) -> list[VideoIte
 def split_location(cfg: DataConfig, split: int | None = None) -> tuple[Path, Path]:
     """(video_root, split_dir) for a data config. For SynthBias, `root` is an analogue
     folder and the layout comes from `synthbias.dataset_paths`; for real datasets `root` is
-    the video root and the split files are searched where the official archives put them
-    (`bepaper.data.locate.find_split_dir`). `data.split_dir`, when given, is used as is."""
+    the video root, or the folder holding the official archive's video folder (`UCF-101/`,
+    `hmdb51_org/`, `rgb/`: `bepaper.data.locate.find_video_root`), and the split files are
+    searched where the official archives put them (`bepaper.data.locate.find_split_dir`).
+    `data.split_dir`, when given, is used as is."""
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise DataError(f"data root not found: {root} (data.root)")
     if cfg.dataset == "synthbias":
         video_root, split_dir = dataset_paths(root)
-    elif cfg.split_dir:
-        video_root, split_dir = root, Path(cfg.split_dir)
     else:
-        from bepaper.data.locate import find_split_dir
+        from bepaper.data.locate import find_split_dir, find_video_root
 
-        video_root = root
-        split_dir = find_split_dir(cfg.dataset, root, cfg.split if split is None else split)[0]
+        video_root = find_video_root(cfg.dataset, root)
+        if cfg.split_dir:
+            split_dir = Path(cfg.split_dir)
+        else:
+            number = cfg.split if split is None else split
+            split_dir = find_split_dir(cfg.dataset, video_root, number)[0]
     if cfg.split_dir:
         split_dir = Path(cfg.split_dir).expanduser()
     if not split_dir.exists():
@@ -77,7 +81,11 @@ def split_location(cfg: DataConfig, split: int | None = None) -> tuple[Path, Pat
 
 
 def load_split(cfg: DataConfig, split: int | None = None) -> tuple[Path, Split]:
-    """Parse the split files named by a data config. Returns (video_root, split)."""
+    """Parse the split files named by a data config. Returns (video_root, split).
+
+    For real datasets the split is matched to the videos on disk
+    (`bepaper.data.locate.fit_to_disk`): Kinetics' train/ and val/ folders, frame folders,
+    a subset of the classes (then `split.note` says how many were found)."""
     if cfg.backend not in BACKENDS:  # checked here, before a run writes anything
         raise ConfigError(f"unknown video backend '{cfg.backend}'; choose from {list(BACKENDS)}")
     video_root, split_dir = split_location(cfg, split)
@@ -86,6 +94,10 @@ def load_split(cfg: DataConfig, split: int | None = None) -> tuple[Path, Split]:
         choices = sorted([*DATASETS, "synthbias"])
         raise ConfigError(f"unknown dataset '{cfg.dataset}'; choose from {choices}")
     parsed = DATASETS[name](split_dir, cfg.split if split is None else split)
+    if cfg.dataset != "synthbias":
+        from bepaper.data.locate import fit_to_disk
+
+        parsed = fit_to_disk(cfg.dataset, video_root, parsed)
     return video_root, parsed
 
 
@@ -240,7 +252,8 @@ _FINGERPRINTS: dict[tuple[str, str, str], str] = {}
 def data_fingerprint(cfg: DataConfig) -> str:
     """A hash of what defines a dataset's content and labels, independent of where it lies:
     every file of its split folder, plus, for SynthBias, its meta.json (generator version,
-    preset, seed, writer, config: the videos are a function of these). Two copies of the same
+    preset, seed, writer, config: the videos are a function of these), and for a real
+    dataset of which only some classes are on disk, those classes. Two copies of the same
     data in different places get the same fingerprint, so their runs are interchangeable."""
     import hashlib
 
@@ -248,6 +261,10 @@ def data_fingerprint(cfg: DataConfig) -> str:
     key = (cfg.dataset, str(video_root.resolve()), str(split_dir.resolve()))
     if key not in _FINGERPRINTS:
         h = hashlib.sha256(cfg.dataset.encode())
+        if cfg.dataset != "synthbias":
+            parsed = load_split(cfg)[1]
+            if parsed.note:  # a subset of the classes is other data than the whole set
+                h.update("\n".join(parsed.classes).encode())
         files = sorted(p for p in split_dir.rglob("*") if p.is_file())
         if cfg.dataset == "synthbias":
             files.append(Path(cfg.root).expanduser() / "meta.json")

@@ -6,14 +6,21 @@ beside it: UCF101 `ucfTrainTestlist/`, HMDB51 `testTrainMulti_7030_splits/` (or
 `test_train_splits/`), Kinetics-400 `kinetics400/` (the annotation tarball), plus the
 `annotations/` folder of the mmaction2 and CVDF layouts, the video root itself and its
 parent (Diving48's json files usually lie beside its `rgb/` folder).
+
+The videos themselves: `find_video_root` steps into the folder an official archive unpacks to
+(`UCF-101/`, `hmdb51_org/`, Diving48's `rgb/`, or mmaction2's `videos/` / `rawframes/`) when
+the named root holds it, and `fit_to_disk` matches a parsed split to what is on disk:
+Kinetics-400's `train/` and `val/` folders, frame folders named without the video's suffix
+(`v_X_g01_c01/` for `v_X_g01_c01.avi`), and a subset of the classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 
-from bepaper.data.splits import DATASETS, KINETICS_VAL_NAMES
+from bepaper.data.splits import DATASETS, KINETICS_VAL_NAMES, Split, VideoItem
 from bepaper.data.synthbias import dataset_paths
 from bepaper.errors import ConfigError, DataError
 
@@ -134,3 +141,152 @@ def split_files(dataset: str, split_dir: str | Path) -> list[Path]:
         raise ConfigError(f"unknown dataset '{dataset}'; choose from {choices}")
     found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
     return sorted(found)
+
+
+# dataset -> classes of the official release (a split with fewer is a subset)
+NUM_CLASSES: dict[str, int] = {"ucf101": 101, "hmdb51": 51, "diving48": 48, "kinetics400": 400}
+
+# dataset -> folders inside a named root that hold the videos, tried in order: the official
+# archives' names, then mmaction2's (`data/<dataset>/videos`, `.../rawframes`)
+VIDEO_FOLDERS: dict[str, tuple[str, ...]] = {
+    "ucf101": ("UCF-101", "UCF101", "videos", "rawframes"),
+    "hmdb51": ("hmdb51_org", "hmdb51", "videos", "rawframes"),
+    "diving48": ("rgb", "videos", "rawframes"),
+    "kinetics400": (),
+}
+
+# Kinetics-400 subset -> the folders its videos lie in under the video root, tried in order
+# (the downloaders' train/ and val/, mmaction2's videos_train/ and videos_val/); none: flat
+KINETICS_FOLDERS: dict[str, tuple[str, ...]] = {
+    "train": ("train", "videos_train", "rawframes_train"),
+    "test": ("val", "validate", "valid", "videos_val", "rawframes_val", "test"),
+}
+
+
+def find_video_root(dataset: str, root: str | Path) -> Path:
+    """The folder the split's relative paths start from, given the folder a user named: the
+    official archive's folder inside `root` when there is one (`UCF-101/`, `hmdb51_org/`,
+    Diving48's `rgb/`, mmaction2's `videos/` or `rawframes/`), else `root` itself."""
+    root = Path(root).expanduser()
+    for name in VIDEO_FOLDERS.get(dataset, ()):
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+def _kinetics_class_folder(subset_dir: Path, label: str) -> str:
+    """The folder of class `label` in `subset_dir`: the name as written ("air drumming"),
+    with underscores ("air_drumming"), or as mmaction2 renames it (no parentheses or
+    apostrophes). The name as written when none exists."""
+    spaced = label.replace(" ", "_")
+    stripped = spaced.translate(str.maketrans("", "", "()'"))
+    for name in (label, spaced, stripped):
+        if (subset_dir / name).is_dir():
+            return name
+    return label
+
+
+def _kinetics_on_disk(video_root: Path, split: Split) -> Split:
+    """Kinetics items moved into the train/ and val/ folders that exist under the root."""
+
+    def move(items: list[VideoItem], subset: str) -> list[VideoItem]:
+        folder = next((n for n in KINETICS_FOLDERS[subset] if (video_root / n).is_dir()), None)
+        if folder is None:
+            return items
+        names: dict[str, str] = {}
+        out = []
+        for item in items:
+            label, file = item.path.split("/", 1)
+            if label not in names:
+                names[label] = _kinetics_class_folder(video_root / folder, label)
+            out.append(VideoItem(f"{folder}/{names[label]}/{file}", item.label))
+        return out
+
+    return replace(split, train=move(split.train, "train"), test=move(split.test, "test"))
+
+
+def _spread(items: Sequence[VideoItem], n: int) -> list[VideoItem]:
+    """At most `n` items spread evenly over the list."""
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    return [items[int(k * step)] for k in range(n)]
+
+
+def _stem(relpath: str) -> str:
+    return str(PurePosixPath(relpath).with_suffix(""))
+
+
+def video_layout(video_root: str | Path, items: Sequence[VideoItem], sample: int = 64) -> str:
+    """How the listed videos lie under `video_root`, judged from up to `sample` items spread
+    over the list: "videos" (files), "frames" (a folder of frames at the listed path),
+    "frames-stem" (a folder named without the suffix: `v_X/` for `v_X.avi`) or "missing"
+    (none of them found). The first item found decides."""
+    root = Path(video_root)
+    for item in _spread(items, sample):
+        path = root / item.path
+        if path.is_file():
+            return "videos"
+        if path.is_dir():
+            return "frames"
+        if (root / _stem(item.path)).is_dir():
+            return "frames-stem"
+    return "missing"
+
+
+def _present_classes(video_root: Path, split: Split) -> list[bool]:
+    """Per class: does a folder its videos lie in exist under the root? A class with no
+    videos in the lists counts as present (Diving48 keeps an empty class)."""
+    folders: dict[int, set[str]] = {}
+    for item in split.train + split.test:
+        folders.setdefault(item.label, set()).add(str(PurePosixPath(item.path).parent))
+    exists: dict[str, bool] = {}
+    present = []
+    for label in range(len(split.classes)):
+        found = label not in folders
+        for folder in sorted(folders.get(label, ())):
+            if folder not in exists:
+                exists[folder] = (video_root / folder).is_dir()
+            found = found or exists[folder]
+        present.append(found)
+    return present
+
+
+def fit_to_disk(dataset: str, video_root: str | Path, split: Split) -> Split:
+    """`split` matched to the videos under `video_root`, without moving a file.
+
+    - Kinetics-400: items go to the `train/` and `val/` (or `test/`, mmaction2's
+      `videos_train/`, ...) folders that exist, their class folder named as on disk.
+    - Frame folders named without the video's suffix (`v_X_g01_c01/` for the listed
+      `v_X_g01_c01.avi`) replace the suffixed paths (a folder at the listed path already
+      opens as frames).
+    - A subset of the classes: when some classes have no folder under the root and others
+      do, only those present are kept, relabelled 0..k-1 in the split's order, and
+      `split.note` says how many. With none present the split is left whole, so that
+      `bepaper prepare` lists every missing video.
+    """
+    root = Path(video_root)
+    if dataset == "kinetics400":
+        split = _kinetics_on_disk(root, split)
+    if video_layout(root, split.train + split.test) == "frames-stem":
+        split = replace(
+            split,
+            train=[VideoItem(_stem(i.path), i.label) for i in split.train],
+            test=[VideoItem(_stem(i.path), i.label) for i in split.test],
+        )
+    present = _present_classes(root, split)
+    if all(present) or not any(present):
+        return split
+    new = {old: k for k, old in enumerate(i for i, ok in enumerate(present) if ok)}
+    classes = [name for name, ok in zip(split.classes, present, strict=True) if ok]
+    official = NUM_CLASSES.get(dataset, len(split.classes))
+    note = (
+        f"{dataset}: {len(classes)} of {len(split.classes)} listed classes have a folder in "
+        f"{root} (the full set has {official}); using those {len(classes)}"
+    )
+    return Split(
+        classes,
+        [VideoItem(i.path, new[i.label]) for i in split.train if i.label in new],
+        [VideoItem(i.path, new[i.label]) for i in split.test if i.label in new],
+        note="; ".join(n for n in (split.note, note) if n),
+    )

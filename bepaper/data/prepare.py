@@ -53,7 +53,7 @@ def _declared_frames(path: Path) -> int:
         return 0
 
 
-def _probe(path: Path, backend: str) -> str | None:
+def probe_video(path: Path, backend: str) -> str | None:
     """Why the video at `path` is unusable, or None if its first and last frames decode and
     no more than one of the frames its header declares is missing."""
     try:
@@ -82,7 +82,7 @@ def _check_one(job: tuple[Path, str, str]) -> tuple[str, str | None, str]:
     if not path.exists():
         return relpath, "missing", ""
     with capture_native_stderr() as log:
-        reason = _probe(path, backend)
+        reason = probe_video(path, backend)
     return relpath, reason, log.summary(path)
 
 

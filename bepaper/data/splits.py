@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bepaper.errors import ConfigError, DataError
@@ -26,11 +26,13 @@ class VideoItem:
 
 @dataclass
 class Split:
-    """Class names and the videos of one train/test split."""
+    """Class names and the videos of one train/test split. `note` is a sentence for the user
+    when the split is not the whole dataset (a subset of its classes), else ""."""
 
     classes: list[str]
     train: list[VideoItem]
     test: list[VideoItem]
+    note: str = field(default="", compare=False)
 
 
 def _check_split_number(dataset: str, split: int) -> None:
@@ -110,7 +112,8 @@ def read_hmdb51(split_dir: str | Path, split: int = 1) -> Split:
     """HMDB51 `testTrainMulti_7030_splits`: one `<class>_test_split<K>.txt` per class.
 
     Each line is `<video>.avi <flag>`: 1 = train, 2 = test, 0 = unused. Labels follow the
-    class names sorted alphabetically. Paths look like "brush_hair/<video>.avi".
+    class names sorted alphabetically. Paths look like "brush_hair/<video>.avi". Fewer than
+    51 files is a subset of the classes (`note` says how many).
     """
     _check_split_number("HMDB51", split)
     root = Path(split_dir)
@@ -120,10 +123,16 @@ def read_hmdb51(split_dir: str | Path, split: int = 1) -> Split:
     # Sort the class names, not the file names: "sword" < "sword_exercise", but
     # "sword_exercise_test..." < "sword_test...".
     classes = sorted(p.name[: -len(suffix)] for p in root.glob(f"*{suffix}"))
-    if len(classes) != HMDB51_NUM_CLASSES:
+    if not 1 <= len(classes) <= HMDB51_NUM_CLASSES:
         raise DataError(
-            f"expected {HMDB51_NUM_CLASSES} HMDB51 split files '*{suffix}' in {root}, "
-            f"found {len(classes)}"
+            f"expected {HMDB51_NUM_CLASSES} HMDB51 split files '*{suffix}' in {root} "
+            f"(fewer for a subset of the classes), found {len(classes)}"
+        )
+    note = ""
+    if len(classes) < HMDB51_NUM_CLASSES:
+        note = (
+            f"hmdb51: split files for {len(classes)} of {HMDB51_NUM_CLASSES} classes in "
+            f"{root}; using those {len(classes)}"
         )
     train, test = [], []
     for label, name in enumerate(classes):
@@ -136,7 +145,7 @@ def read_hmdb51(split_dir: str | Path, split: int = 1) -> Split:
                 train.append(item)
             elif fields[1] == "2":
                 test.append(item)
-    return Split(classes, train, test)
+    return Split(classes, train, test, note)
 
 
 def _read_json(path: Path) -> object:
