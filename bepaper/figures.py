@@ -231,7 +231,7 @@ def plot_recall(df, ks: Sequence[int], title: str = ""):
 
 def plot_bias_tests(df, title: str = "", chance: float | None = None):
     """The bias tests per arm: top-1 (%) on the original test videos and on each bias test
-    set (left), and the contrasted accuracy (right). `df` has one row per (arm, seed) with
+    set (top), and the contrasted accuracy (below). `df` has one row per (arm, seed) with
     columns 'arm', 'seed', '<set> top-1' and 'contrasted accuracy' (in %), as the bias_tests
     notebook builds it. Bars are means over seeds, error bars their 95% t-interval (two or
     more seeds). `chance`: 100 / classes, drawn as a dotted line."""
@@ -242,13 +242,14 @@ def plot_bias_tests(df, title: str = "", chance: float | None = None):
     sets = [c for c in df.columns if c.endswith(" top-1")]
     contrast = "contrasted accuracy" if "contrasted accuracy" in df.columns else None
     arms = list(dict.fromkeys(df["arm"]))
-    width = max(8.0, 1.25 * len(arms) * (1 + 0.15 * len(sets)) + 4.5)
-    fig = new_figure(width, 4.6 + 0.15 * title.count(" — "))
-    ratios = [max(len(sets), 1) * len(arms), len(arms)] if contrast else [1]
-    axes = fig.subplots(1, len(ratios), squeeze=False, width_ratios=ratios)[0]
-    colours = [f"C{i}" for i in range(10)]
+    width = max(8.0, 1.3 * len(arms) + 3.5)
+    height = (6.4 if contrast else 4.2) + 0.15 * title.count(" — ")
+    fig = new_figure(width, height)
+    axes = fig.subplots(2 if contrast else 1, 1, squeeze=False, sharex=True,
+                        height_ratios=[2, 1] if contrast else [1])[:, 0]  # fmt: skip
+    seeds = df.groupby("arm")["seed"].nunique().tolist() if "seed" in df else [1]
 
-    def bars(ax, cols: list[str], names: list[str]) -> list[float]:
+    def bars(ax, cols: list[str], names: list[str], colours: list[str]) -> list[float]:
         step = 0.8 / len(cols)
         tops = []
         for j, (col, name) in enumerate(zip(cols, names, strict=True)):
@@ -256,7 +257,7 @@ def plot_bias_tests(df, title: str = "", chance: float | None = None):
             mean = np.array([c["mean"] for c in cis])
             half = np.array([c["half"] if c["n"] >= 2 else np.nan for c in cis])
             x = np.arange(len(arms)) - 0.4 + step * (j + 0.5)
-            ax.bar(x, mean, step, color=colours[j % 10] if len(cols) > 1 else BLUE, label=name)
+            ax.bar(x, mean, step, color=colours[j], label=name)
             ok = np.isfinite(half)
             if ok.any():
                 ax.errorbar(x[ok], mean[ok], yerr=half[ok], fmt="none", ecolor="black",
@@ -264,37 +265,33 @@ def plot_bias_tests(df, title: str = "", chance: float | None = None):
             tops += list(mean + np.nan_to_num(half))
         return tops
 
-    arm_words = [labels.arm(a) for a in arms]
-    set_names = [labels.bias_set(c[: -len(" top-1")]) for c in sets]
     ax = axes[0]
-    tops = bars(ax, sets, set_names)
+    set_names = [labels.bias_set(c[: -len(" top-1")]) for c in sets]
+    tops = bars(ax, sets, set_names, [f"C{j % 10}" for j in range(len(sets))])
     if chance is not None:
         ax.axhline(chance, ls=":", c="black", lw=1)
+        tops.append(1.1 * chance)
+    ax.set_ylim(0, percent_top(tops, full=False))
     ax.set_ylabel("top-1 accuracy (%)")
     set_title(ax, "top-1 on each test set", fontsize=8.5)
-    per_arm = axes[0].get_position().width * width / max(len(arms), 1)
-    for a in axes:
-        a.set_xticks(np.arange(len(arms)), [wrap(w, 0.9 * per_arm, 8) for w in arm_words],
-                     fontsize=8)  # fmt: skip
-    if contrast:
-        cax = axes[1]
-        tops_c = bars(cax, [contrast], ["contrasted accuracy"])
-        cax.set_ylabel("contrasted accuracy (%)")
-        set_title(cax, "contrasted accuracy: right on new background, wrong on static actor",
-                  fontsize=8.5)  # fmt: skip
-        cax.set_ylim(0, percent_top(tops_c, full=False))
-        cax.set_xticks(np.arange(len(arms)), [wrap(w, 0.9 * axes_width(cax) / len(arms), 8)
-                                              for w in arm_words], fontsize=8)  # fmt: skip
-    ax.set_ylim(0, percent_top(tops + ([chance * 1.1] if chance else []), full=False))
-    seeds = df.groupby("arm")["seed"].nunique().tolist() if "seed" in df else [1]
     handles, names = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="black", marker="|", markersize=8, ls="none"))
     names.append(labels.errorbar_text(seeds))
     if chance is not None:
         handles.append(Line2D([], [], ls=":", c="black", lw=1))
         names.append(f"chance ({chance:.1f}%)")
-    fig.legend(handles, names, loc="outside right upper", fontsize=7.5, frameon=False,
-               title="test set", title_fontsize=8)  # fmt: skip
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7.5,
+              frameon=False, title="test set", title_fontsize=8)  # fmt: skip
+    if contrast:
+        cax = axes[1]
+        tops = bars(cax, [contrast], ["contrasted accuracy"], [BLUE])
+        cax.set_ylim(0, percent_top(tops, full=False))
+        cax.set_ylabel(wrap("contrasted accuracy (%)", 1.6, 9))
+        set_title(cax, "contrasted accuracy: right on the new background and wrong on the static "
+                  "actor (recognised by the motion)", fontsize=8.5)  # fmt: skip
+    per_arm = 0.8 * (width - 3.5) / max(len(arms), 1)
+    axes[-1].set_xticks(np.arange(len(arms)), [wrap(labels.arm(a), per_arm, 8) for a in arms],
+                        fontsize=8)  # fmt: skip
     set_suptitle(fig, title)
     return fig
 

@@ -432,3 +432,54 @@ def test_redraw_plot_from_the_result_files(tmp_path):
         shutil.copy(ROOT / "figures" / f"be_question_verdict{suffix}", tmp_path)
     png = report.redraw_plot(tmp_path, "be_question_verdict")
     assert png.is_file() and png.with_suffix(".pdf").is_file()
+
+
+# ------------------------------------------------------------------- bias tests, quickstart
+
+
+def bias_frame(arms=("random", "moco", "moco+hn", "moco+be", "moco+hn+be"), seeds=(0, 1, 2),
+               hard=False):  # fmt: skip
+    """The frame bias_tests.ipynb builds: one row per (arm, seed), values in %."""
+    sets = ["original", "new_background", "background_only", "static_actor", "actor_only"]
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, arm in enumerate(arms):
+        for seed in seeds:
+            row = {"arm": arm, "seed": seed}
+            for j, s in enumerate(sets):
+                v = (100.0 if (i + j) % 2 else 0.0) if hard else 15 + rng.normal(0, 4)
+                row[f"{s} top-1"] = v
+            row["contrasted accuracy"] = 100.0 if hard and i % 2 else 5 + rng.normal(0, 2)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seeds", [(0,), (0, 1, 2)])
+def test_plot_bias_tests(seeds):
+    fig = figures.plot_bias_tests(bias_frame(seeds=seeds), "Bias tests" + CAPTION, chance=16.7)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "new background" in texts and not any("_" in t for t in texts)
+    assert any(("95% CI over 3 seeds" if len(seeds) > 1 else "no error bar") in t for t in texts)
+    ticks = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert not any("moco" in t for t in ticks)
+    assert fig.axes[0].get_ylabel() == "top-1 accuracy (%)"
+    check(fig)
+
+
+def test_plot_bias_tests_hard_case():
+    arms = ("moco+hn+be", "random", "vcop+be", "moco+hn+fame", "rotnet+be", "puzzle",
+            "untrained", "moco+hn")  # fmt: skip
+    fig = figures.plot_bias_tests(bias_frame(arms, hard=True), "Bias tests" + CAPTION, 16.7)
+    assert fig.axes[0].get_ylim()[1] > 100
+    check(fig)
+
+
+@pytest.mark.parametrize("names", [["SlideLeft", "Bounce"], [f"{LONG}{i}" for i in range(8)]])
+def test_plot_class_videos(names):
+    frames = np.zeros((6, 32, 32, 3), np.uint8)
+    check(figures.plot_class_videos({n: frames for n in names}, "one video per class" + CAPTION))
+
+
+def test_plot_be_example():
+    clip = np.random.default_rng(0).random((3, 8, 32, 32))
+    check(figures.plot_be_example(clip, 0.7 * clip + 0.3 * clip[:, :1], 0.3, 0, "BE" + CAPTION))
