@@ -330,3 +330,75 @@ def plot_be_example(clip, distracted, lam: float, frame: int, title: str = ""):
         row[0].set_title(name, fontsize=8, loc="left")
     set_suptitle(fig, title, fontsize=8.5)
     return fig
+
+
+# -------------------------------------------------------------------- scatter labels
+
+
+def label_points(ax, xs, ys, names, fontsize: float = 7) -> list:
+    """Name each point of a scatter on `ax` without two names touching or one leaving the
+    axes: names of points at the same place are joined into one label; each label tries
+    the four corners beside its point, then steps up and down, and gets a thin leader line
+    when it had to move away. Call it last (the layout is settled by a draw first); the
+    labels stay out of the layout. Returns the annotations."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    def extent(ann):  # the text alone (an Annotation's own extent holds its leader line)
+        ann.update_positions(renderer)
+        return Text.get_window_extent(ann, renderer)
+
+    fig = ax.figure
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    groups: dict[tuple[float, float], list[str]] = {}
+    for x, y, name in zip(xs, ys, names, strict=True):
+        if np.isfinite(x) and np.isfinite(y):
+            groups.setdefault((float(x), float(y)), []).append(str(name))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    step = 1.3 * fontsize
+    corners = [(4, 2, "left", "bottom"), (-4, 2, "right", "bottom"),
+               (4, -2, "left", "top"), (-4, -2, "right", "top")]  # fmt: skip
+    tries = corners + [
+        (dx, dy + sign * k * step, ha, va)
+        for k in range(1, 13)
+        for sign in (1, -1)
+        for dx, dy, ha, va in corners[:2]
+    ]
+    placed, out = [], []
+    for (x, y), group in sorted(groups.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
+        ann = ax.annotate(wrap(", ".join(group), 1.8, fontsize), (x, y), xytext=(4, 2),
+                          textcoords="offset points", fontsize=fontsize,
+                          arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey",
+                                      "shrinkA": 1, "shrinkB": 3})  # fmt: skip
+        ann.set_in_layout(False)
+        chosen = None
+        for dx, dy, ha, va in tries:
+            ann.set_position((dx, dy))
+            ann.set_horizontalalignment(ha)
+            ann.set_verticalalignment(va)
+            bb = extent(ann)
+            inside = (bb.x0 >= frame.x0 + 1 and bb.x1 <= frame.x1 - 1
+                      and bb.y0 >= frame.y0 + 1 and bb.y1 <= frame.y1 - 1)  # fmt: skip
+            if inside and not any(bb.overlaps(p.expanded(1.02, 1.1)) for p in placed):
+                chosen = (dx, dy, ha, va)
+                break
+        if chosen is None:  # crowded: the first corner inside the axes, else the first
+            chosen = corners[0]
+            for dx, dy, ha, va in corners:
+                ann.set_position((dx, dy))
+                ann.set_horizontalalignment(ha)
+                bb = extent(ann)
+                if bb.x0 >= frame.x0 and bb.x1 <= frame.x1:
+                    chosen = (dx, dy, ha, va)
+                    break
+        dx, dy, ha, va = chosen
+        ann.set_position((dx, dy))
+        ann.set_horizontalalignment(ha)
+        ann.set_verticalalignment(va)
+        ann.arrow_patch.set_visible(abs(dy) > step)
+        placed.append(extent(ann))
+        out.append(ann)
+    return out

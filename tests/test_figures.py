@@ -59,14 +59,15 @@ def _drawn_texts(fig) -> list[Text]:
 
 
 def _corners(text: Text, renderer) -> np.ndarray:
-    """The 4 corners (display pixels) of the rectangle the text covers, rotated with it."""
-    box = text.get_window_extent(renderer)
+    """The 4 corners (display pixels) of the rectangle the text covers, rotated with it (an
+    annotation's text alone, without its arrow)."""
+    box = Text.get_window_extent(text, renderer)
     angle = text.get_rotation() % 180
     if min(angle % 90, 90 - angle % 90) < 1e-6:
         return np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]])
     rotation = text.get_rotation()
     text.set_rotation(0)
-    upright = text.get_window_extent(renderer)
+    upright = Text.get_window_extent(text, renderer)
     text.set_rotation(rotation)
     w, h = upright.width, upright.height
     a = math.radians(rotation)
@@ -483,3 +484,35 @@ def test_plot_class_videos(names):
 def test_plot_be_example():
     clip = np.random.default_rng(0).random((3, 8, 32, 32))
     check(figures.plot_be_example(clip, 0.7 * clip + 0.3 * clip[:, :1], 0.3, 0, "BE" + CAPTION))
+
+
+# ------------------------------------------------------------------- Figure 4
+
+
+def test_figure4_on_the_stored_run_that_showed_the_defects():
+    """figures/synthetic/figure4_hmdb51_s0: Stretch and OrbitClockwise sit on one point,
+    Hop at the right edge, and the notebook's title is long."""
+    from bepaper.analysis.static_bias import static_bias_figure
+
+    table = pd.read_csv(ROOT / "figures" / "synthetic" / "figure4_hmdb51_s0" / "static_bias.csv")
+    title = "Figure 4 on hmdb51, seed 0" + CAPTION + "\nabsolute gain instead: ρ = 0.91, p = 0.03"
+    fig = static_bias_figure(table, title)
+    words = [t.get_text() for t in fig.axes[0].texts]
+    assert any("Stretch" in w and "OrbitClockwise" in w for w in words)  # one label, both names
+    assert fig.axes[0].get_title().startswith("Figure 4 on hmdb51")
+    check(fig)
+
+
+@pytest.mark.parametrize("n", [8, 14])
+def test_figure4_hard_case(n):
+    """Long names, static top-1 at 0 and 100, gains that crowd, and undefined gains."""
+    from bepaper.analysis.static_bias import static_bias_figure
+
+    rng = np.random.default_rng(n)
+    static = np.r_[0.0, 100.0, 100.0, rng.uniform(40, 60, n - 3)]
+    gain = np.r_[100.0, -100.0, np.nan, rng.normal(0, 5, n - 3)]
+    table = pd.DataFrame(
+        {"class": [f"{LONG}{i}" for i in range(n)], "static_top1": static,
+         "relative_gain": gain, "known_bias": rng.uniform(0.5, 0.9, n)}
+    )  # fmt: skip
+    check(static_bias_figure(table, "Figure 4" + CAPTION))
