@@ -75,6 +75,22 @@ def new_figure(width: float, height: float):
     return fig
 
 
+def image_rows(fig, titles: Sequence[str], ncols: int, fontsize: float = 8) -> list:
+    """Rows of `ncols` image axes in `fig`, each row under its own left-aligned title (a
+    subfigure per row, so a long title takes height, not width from its first image).
+    Returns the rows' axes, frameless and without ticks."""
+    subs = fig.subfigures(len(titles), 1, squeeze=False)[:, 0]
+    width = fig.get_figwidth()
+    rows = []
+    for sub, title in zip(subs, titles, strict=True):
+        sub.suptitle(wrap(title, 0.95 * width, fontsize), x=0.01, ha="left", fontsize=fontsize)
+        axes = sub.subplots(1, ncols, squeeze=False)[0]
+        for ax in axes:
+            ax.axis("off")
+        rows.append(axes)
+    return rows
+
+
 def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
@@ -304,14 +320,11 @@ def plot_class_videos(videos: Mapping[str, np.ndarray], title: str = ""):
     each, e.g. 6 evenly spaced frames)."""
     n = len(videos)
     cols = max(len(f) for f in videos.values())
-    fig = new_figure(1.5 * cols, 1.55 * n + 0.5)
-    axes = fig.subplots(n, cols, squeeze=False)
-    for row, (name, frames) in zip(axes, videos.items(), strict=True):
-        for j, ax in enumerate(row):
-            ax.axis("off")
-            if j < len(frames):
-                ax.imshow(frames[j])
-        row[0].set_title(wrap(name, 1.4 * cols, 8), fontsize=8, loc="left")
+    fig = new_figure(1.5 * cols, 1.7 * n + 0.5)
+    rows = image_rows(fig, list(videos), cols)
+    for row, frames in zip(rows, videos.values(), strict=True):
+        for ax, frame in zip(row, frames, strict=False):
+            ax.imshow(frame)
     set_suptitle(fig, title, fontsize=8.5)
     return fig
 
@@ -321,13 +334,11 @@ def plot_be_example(clip, distracted, lam: float, frame: int, title: str = ""):
     rows = [("original clip", np.asarray(clip)),
             (f"BE: + static frame {frame}, λ = {lam}", np.asarray(distracted))]  # fmt: skip
     t = rows[0][1].shape[1]
-    fig = new_figure(1.25 * t, 2 * 1.35 + 0.4)
-    axes = fig.subplots(2, t, squeeze=False)
-    for (name, x), row in zip(rows, axes, strict=True):
+    fig = new_figure(1.25 * t, 2 * 1.5 + 0.4)
+    axes = image_rows(fig, [name for name, _ in rows], t)
+    for (_, x), row in zip(rows, axes, strict=True):
         for j, ax in enumerate(row):
             ax.imshow(np.clip(np.moveaxis(x[:, j], 0, -1), 0, 1))
-            ax.axis("off")
-        row[0].set_title(name, fontsize=8, loc="left")
     set_suptitle(fig, title, fontsize=8.5)
     return fig
 

@@ -78,6 +78,21 @@ def bias_set(name: str) -> str:
     return BIAS_SETS.get(name, name)
 
 
+# ------------------------------------------------------------- CAM cases (Figure 7)
+
+CAM_CASES = {
+    "original": "original clip",
+    "static": "static: middle frame repeated",
+    "pasted": "another video's actor pasted, static",
+    "noise": "another video's frame added (Eq. 1)",
+}
+
+
+def cam_case(name: str) -> str:
+    """'static' → 'static: middle frame repeated' (bepaper.analysis.cam_report's cases)."""
+    return CAM_CASES.get(name, name)
+
+
 # --------------------------------------------------------------------- columns
 
 # code name: (reader words, one sentence on what it is)

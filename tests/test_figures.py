@@ -516,3 +516,87 @@ def test_figure4_hard_case(n):
          "relative_gain": gain, "known_bias": rng.uniform(0.5, 0.9, n)}
     )  # fmt: skip
     check(static_bias_figure(table, "Figure 4" + CAPTION))
+
+
+# ------------------------------------------------------------------- Figures 6-7 (CAM)
+
+
+def cam_rows(classes, frames=8, side=32):
+    """Grid rows as cam_report makes them: every case of each video, numbers in the label."""
+    from bepaper.analysis.cam_report import CASES, _label
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, cls in enumerate(classes):
+        for case in CASES:
+            numbers = {"actor_mass": 0.09, "actor_chance": 0.1, "raw_vs_original": 1.0}
+            if case == "pasted":
+                numbers.update(pasted_mass=0.04, pasted_chance=0.08)
+            images = (rng.random((frames, side, side, 3)) * 255).astype(np.uint8)
+            rows.append((_label(k, cls, case, numbers), images, rng.random((frames, side, side))))
+    return rows
+
+
+@pytest.mark.parametrize("classes", [["OrbitClockwise", "Stretch"], [LONG + "X", LONG + "Y"]])
+def test_cam_grid(classes):
+    from bepaper.analysis import cam
+
+    title = "pretrain-moco-r3d18-92ff1d3406 (pretrain): CAM overlays, split 2\nnote"
+    fig = cam.grid_figure(cam_rows(classes), show_frames=False, title=title)
+    ax = fig.axes[0]
+    assert ax.yaxis.label.get_rotation() == 0 and ax.yaxis.label.get_fontsize() >= 9
+    assert "raw x" not in ax.get_ylabel() and "activation ×1.00 of the original" in ax.get_ylabel()
+    check(fig)
+
+
+def test_cam_grid_with_input_rows_and_short_clips():
+    from bepaper.analysis import cam
+
+    rows = cam_rows(["Hop"], frames=3)
+    rows.append(("no cam", rows[0][1], None))
+    check(cam.grid_figure(rows, max_frames=8, title="one video" + CAPTION))
+
+
+# ------------------------------------------------------------------- Figure 3, retrieval
+
+
+def moving_square(t=8, side=32):
+    """3 x T x H x W in [0, 1]: a bright square sliding right over a textured background."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = np.repeat(rng.random((3, 1, side, side)) * 0.5, t, axis=1)
+    for i in range(t):
+        x[:, i, 10:18, 4 + 2 * i : 12 + 2 * i] = 1.0
+    return torch.from_numpy(x.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["SlideLeft/v_SlideLeft_g29_c01.avi", f"{LONG}/v_{LONG}_g01.avi"])
+def test_figure3(name):
+    from bepaper.analysis.motion import figure3_figure
+
+    check(figure3_figure(moving_square(), 0.3, 0, "Figure 3 (λ = 0.3)" + CAPTION, name))
+
+
+def topk(classes, queries=2, k=5):
+    rng = np.random.default_rng(0)
+    c = len(classes)
+    return {
+        "classes": np.array(classes),
+        "query_paths": np.array([f"q{i}.avi" for i in range(queries)]),
+        "query_labels": np.arange(queries) % c,
+        "neighbours": np.zeros((queries, k), np.int64),
+        "neighbour_paths": np.array([[f"g{j}.avi" for j in range(k)]] * queries),
+        "neighbour_labels": rng.integers(0, c, (queries, k)),
+        "similarities": np.sort(rng.random((queries, k)))[:, ::-1],
+    }
+
+
+@pytest.mark.parametrize("classes", [["Hop", "Stretch", "Diagonal"], [LONG + "A", LONG + "BB"]])
+def test_neighbours(classes):
+    from bepaper.analysis.retrieval import neighbours_figure
+
+    def frame(_path):
+        return np.zeros((32, 32, 3), np.uint8)
+
+    check(neighbours_figure(topk(classes), frame, queries=(0, 1), k=5))
