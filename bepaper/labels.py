@@ -122,8 +122,7 @@ COLUMNS = {
     "comparison": ("comparison", "with vs without the change, same backbone and pretraining "
                    "set unless named"),
     "same direction": ("same direction", "whether our difference has the paper's sign"),
-    "verdict": ("verdict", "sign-flip test over paired seeds, α = 0.05; nothing is claimed "
-                "under 3 seeds"),
+    "verdict": ("verdict", "the paired comparison in words"),
     # Figures 6-7 (bepaper.analysis.cam_report)
     "model": ("model", "the backbone the CAM is taken from"),
     "case": ("case", "the input: original clip; static = its middle frame repeated; pasted = "
@@ -211,6 +210,15 @@ def explain(name: str) -> str:
 
 # ------------------------------------------------------------------ notes and axes
 
+# what a column means in a table of paired differences (`bepaper.tables.effects`)
+PAIRED_COLUMNS = {
+    "paper": "the paper's difference, with − without ('—': the paper lacks a number on one "
+    "side; 'paper status' says why)",
+    "paper status": "what the paper's numbers rest on: the side without a number, else the "
+    "less plain of the two (statuses below)",
+    "ours": "our mean paired difference ± half-width of its 95% CI (one seed: the difference)",
+}
+
 CI_TEXT = (
     "± is the half-width of the 95% confidence interval of the mean over seeds (Student t "
     "with n − 1 degrees of freedom, sample standard deviation); 'n/a' with one seed"
@@ -240,7 +248,8 @@ def table_note(
     """The line under a table: what each known column means, the seeds, what ± is, and
     what each paper status present means. Unknown columns are left out."""
     parts = []
-    meant = [f"{column(c)}: {explain(c)}" for c in columns if explain(c)]
+    meaning = {c: (PAIRED_COLUMNS.get(c) if paired else None) or explain(c) for c in columns}
+    meant = [f"{column(c)}: {m}" for c, m in meaning.items() if m]
     if meant:
         parts.append("Columns — " + "; ".join(meant) + ".")
     if seeds is not None:

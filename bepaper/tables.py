@@ -125,7 +125,9 @@ def to_markdown(df, title: str, notes: list[str] = (), below: str = "") -> str:
         cells = []
         for c in cols:
             v = r[c]
-            if isinstance(v, float):
+            if v is None:
+                v = "—"
+            elif isinstance(v, float):
                 v = "—" if math.isnan(v) else (f"{v:.2g}" if 0 < abs(v) < 1 else f"{v:.1f}")
             cells.append(str(v).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")

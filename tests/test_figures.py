@@ -364,7 +364,7 @@ def test_write_table_explains_its_columns_under_the_table(tmp_path):
     assert "actor box area share: the actor box's share of the frame" in text
 
 
-def test_effect_labels_say_what_differs():
+def test_effect_labels_say_what_differs(tmp_path):
     columns = ["UCF101"]
     eff = tables.effects(measured(tables.TABLE1, columns), "table1", tables.TABLE1_PAIRS, columns)
     names = list(eff["comparison"])
@@ -373,6 +373,10 @@ def test_effect_labels_say_what_differs():
     rot = eff[eff["comparison"].str.startswith("3D RotNet")]
     assert set(eff["paper status"]) <= set(labels.STATUSES)
     assert rot["paper status"].tolist() == ["read"]  # UCF101 is printed; HMDB51 is garbled
+    md, _ = tables.write_table(eff, tmp_path, "effect", "BE's effect")
+    text = md.read_text()
+    assert "paper: the paper's difference, with − without" in text
+    assert "paired over the seeds both sides have" in text and "| None |" not in text
 
 
 # ------------------------------------------------------------------- the BE question
