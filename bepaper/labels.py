@@ -277,11 +277,14 @@ def errorbar_text(n: int | Sequence[int]) -> str:
 
 
 def for_reader(df):
-    """A copy of a DataFrame with reader words: columns renamed by `column`, and the values
-    of an 'arm' column by `arm`. For display and Markdown; keep the CSV in code names."""
+    """A copy of a DataFrame with reader words: columns renamed by `column`, the values of
+    an 'arm' column by `arm` and of a CAM 'case' column by `cam_case`. For display and
+    Markdown; keep the CSV in code names."""
     out = df.copy()
     if "arm" in out.columns:
         out["arm"] = [arm(a) if isinstance(a, str) else a for a in out["arm"]]
+    if "case" in out.columns and set(out["case"]) <= set(CAM_CASES):
+        out["case"] = [cam_case(c) for c in out["case"]]
     return out.rename(columns={c: column(c) for c in out.columns if isinstance(c, str)})
 
 

@@ -242,12 +242,21 @@ def test_plot_comparison_hard_case():
     check(ax.figure)
 
 
-def test_plot_comparison_in_the_notebooks_two_panels():
-    """As table1.ipynb calls it today: two axes of a 14 x 4.2 in figure, 15 rows each."""
-    df = realistic_table1()
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.2))
-    for ax, col in zip(axes, ["UCF101", "HMDB51"], strict=True):
-        tables.plot_comparison(df, col, f"Table 1, {col}" + CAPTION, ax=ax)
+@pytest.mark.parametrize("notebook", ["table1", "table4", "figure5"])
+def test_plot_comparison_in_the_notebooks_two_panels(notebook):
+    """As the notebooks call it today: two axes of one pyplot figure of their size."""
+    if notebook == "table1":
+        df, columns, size, share = realistic_table1(), ["UCF101", "HMDB51"], (14, 4.2), False
+    elif notebook == "table4":
+        columns, size, share = ["UCF101", "HMDB51"], (12, 4), False
+        df = tables.compare(measured(tables.TABLE4, columns), "table4", tables.TABLE4, columns)
+    else:
+        df, columns, size, share = figure5_frame(), ["HMDB51", "Actor-HMDB51"], (10, 3.8), True
+    fig, axes = plt.subplots(1, 2, figsize=size, sharey=share)
+    for ax, col in zip(axes, columns, strict=True):
+        tables.plot_comparison(df, col, f"{notebook}, {col}" + CAPTION, ax=ax)
+    for ax in axes:  # every panel has its numbers
+        assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     check(fig)
 
 
@@ -361,6 +370,7 @@ def test_write_table_explains_its_columns_under_the_table(tmp_path):
     md, _ = tables.write_table(cam, tmp_path, "figures6_7", "CAM")
     text = md.read_text()
     assert "raw_vs_original" not in text and "activation vs original" in text
+    assert "| static: middle frame repeated |" in text
     assert "actor box area share: the actor box's share of the frame" in text
 
 
