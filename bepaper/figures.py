@@ -8,12 +8,11 @@ its unit; error bars say what they are (`labels.errorbar_text`); a percentage ax
 above a bar at 100 plus its error bar (`percent_top`). Words come from `bepaper.labels`.
 
 Figures are `matplotlib.figure.Figure` objects made without pyplot (no global state): save
-them with `bepaper.tables.save_figure` and show the PNG, or `display(fig)` in a notebook.
+them with `bepaper.tables.save_figure` and show the PNG (`IPython.display.Image`).
 """
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -99,20 +98,21 @@ def _floats(values) -> np.ndarray:
 
 
 def comparison_rows(d) -> list[str]:
-    """Row labels of a `tables.compare` frame: 'MoCo (I3D, K400)', with why the paper has
-    no number where it has none ('— paper: figure only')."""
-    out = []
-    for row, bb, pre, p, status in zip(
-        d["row"], d["paper backbone"], d["paper pretrain"], d["paper"], d["paper status"],
-        strict=True,
-    ):  # fmt: skip
-        text = f"{row} ({bb}, {pre})"
-        if status == "not in the paper":
-            text += " — not in the paper"
-        elif p is None or (isinstance(p, float) and math.isnan(p)):
-            text += f" — paper: {labels.status(status)}"
-        out.append(text)
-    return out
+    """Row labels of a `tables.compare` frame: 'MoCo (I3D, K400)'."""
+    return [f"{row} ({bb}, {pre})" for row, bb, pre in
+            zip(d["row"], d["paper backbone"], d["paper pretrain"], strict=True)]  # fmt: skip
+
+
+def missing_words(paper, status, ours) -> str:
+    """Why a row has no bar: 'paper: figure only', 'not in the paper', 'ours: no run', or
+    both; '' when it has both bars."""
+    words = []
+    if not np.isfinite(paper):
+        words.append("not in the paper" if status == "not in the paper"
+                     else f"paper: {labels.status(status)}")  # fmt: skip
+    if not np.isfinite(ours):
+        words.append("ours: no run")
+    return "; ".join(words)
 
 
 def comparison_bars(
@@ -154,7 +154,16 @@ def comparison_bars(
     if not row_labels:
         ax.tick_params(axis="y", left=False)
     ax.set_ylim(n - 0.4, -0.6)  # first row on top
-    ax.set_xlim(0, percent_top(np.concatenate([paper, mean + np.where(has_ci, half, 0)])))
+    right = percent_top(np.concatenate([paper, mean + np.where(has_ci, half, 0)]))
+    ax.set_xlim(0, right)
+    # an empty bar slot says why it is empty, in the slot
+    for i, (p, status, m) in enumerate(zip(paper, d["paper status"], mean, strict=True)):
+        words = missing_words(p, status, m)
+        if words:
+            where = i if not (np.isfinite(p) or np.isfinite(m)) else i + (0.2 if np.isfinite(p)
+                                                                          else -0.2)  # fmt: skip
+            ax.text(0.01 * right, where, words, va="center", ha="left", color="#555555",
+                    fontsize=min(fontsize, 7), style="italic")  # fmt: skip
     ax.set_xlabel(f"{column}: {labels.axis_label(column)}", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", color="#dddddd", lw=0.6)

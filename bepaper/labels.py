@@ -181,7 +181,7 @@ STATUSES = {
     "garbled": ("unreadable", "unreadable in the paper's OCR: no number"),
     "label_inferred": ("row label inferred", "the number is read, the row's method name is "
                        "blank in the OCR and inferred"),
-    "not_reported": ("'-' in the paper", "the paper prints '-': no number"),
+    "not_reported": ("not reported ('-')", "the paper prints '-': no number"),
     "text": ("in the text", "given in the paper's running text"),
     "figure_only": ("figure only", "a bar of a figure the text does not give: no number"),
     "not in the paper": ("not in the paper", "the paper has no such cell (a row run here "
@@ -204,7 +204,8 @@ def explain(name: str) -> str:
         return BIAS_SET_MEANING[name]
     for suffix in TOP1_SUFFIXES:
         if name.endswith(suffix) and name[: -len(suffix)] in BIAS_SET_MEANING:
-            return f"top-1 (%) on {BIAS_SET_MEANING[name[: -len(suffix)]]}"
+            key = name[: -len(suffix)]
+            return f"top-1 (%) on {bias_set(key)}: {BIAS_SET_MEANING[key]}"
     return ""
 
 
