@@ -618,3 +618,19 @@ def test_neighbours(classes):
         return np.zeros((32, 32, 3), np.uint8)
 
     check(neighbours_figure(topk(classes), frame, queries=(0, 1), k=5))
+
+
+def test_undefined_numbers_print_as_words():
+    """A smoke run: one class with a gain (no ρ), a flat CAM (NaN shares)."""
+    from bepaper.analysis.cam_report import _label
+    from bepaper.analysis.static_bias import static_bias_figure
+
+    table = pd.DataFrame({"class": ["Diagonal", "Hop", "Stretch"], "static_top1": [100.0] * 3,
+                          "relative_gain": [-100.0, np.nan, np.nan]})  # fmt: skip
+    fig = static_bias_figure(table, "Figure 4" + CAPTION)
+    legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    assert "nan" not in legend and "ρ undefined (1 class with a gain" in legend
+    check(fig)
+    text = _label(0, "Hop", "static", {"actor_mass": math.nan, "actor_chance": math.nan,
+                                       "raw_vs_original": 0.99})  # fmt: skip
+    assert "nan" not in text and "CAM in actor box n/a (area n/a)" in text

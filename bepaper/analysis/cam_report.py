@@ -202,15 +202,18 @@ def _label(k: int, cls: str, case: str, row: dict) -> str:
     """A grid row's label in reader words: the video, the case, and its numbers."""
     from bepaper.labels import cam_case
 
+    def num(x: float) -> str:  # NaN: a flat CAM or an empty box leaves no share
+        return "n/a" if math.isnan(x) else f"{x:.2f}"
+
     lines = [f"video {k}: {cls}", cam_case(case)]
     if row.get("actor_mass") is not None:
-        lines.append(f"CAM in actor box {row['actor_mass']:.2f} (area {row['actor_chance']:.2f})")
+        lines.append(f"CAM in actor box {num(row['actor_mass'])} (area {num(row['actor_chance'])})")
     if row.get("pasted_mass") is not None:
         lines.append(
-            f"CAM in pasted box {row['pasted_mass']:.2f} (area {row['pasted_chance']:.2f})"
+            f"CAM in pasted box {num(row['pasted_mass'])} (area {num(row['pasted_chance'])})"
         )
     if row.get("raw_vs_original") is not None:
-        lines.append(f"activation ×{row['raw_vs_original']:.2f} of the original")
+        lines.append(f"activation ×{num(row['raw_vs_original'])} of the original")
     return "\n".join(lines)
 
 

@@ -188,12 +188,19 @@ def static_bias_figure(
     ok = np.isfinite(x) & np.isfinite(y)
     fig = figures.new_figure(8, 6.6 + 0.15 * title.count(" — "))
     ax = fig.add_subplot()
-    color = table["known_bias"].to_numpy()[ok] if "known_bias" in table else "tab:blue"
-    dots = ax.scatter(x[ok], y[ok], c=color, cmap="viridis", s=22, zorder=3)
+    if "known_bias" in table:
+        dots = ax.scatter(x[ok], y[ok], c=table["known_bias"].to_numpy()[ok], cmap="viridis",
+                          s=22, zorder=3)  # fmt: skip
+    else:
+        dots = ax.scatter(x[ok], y[ok], c="tab:blue", s=22, zorder=3)
     if "known_bias" in table:
         fig.colorbar(dots, ax=ax, label="known scene bias of the class (SynthBias)")
-    ours = f"ours: ρ = {stats['r']:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]"
-    ours += f", p = {stats['p']:.2g}, n = {stats['n']} classes"
+    classes = f"{stats['n']} class{'es' if stats['n'] != 1 else ''}"
+    if np.isfinite(stats["r"]):
+        ours = f"ours: ρ = {stats['r']:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]"
+        ours += f", p = {stats['p']:.2g}, n = {classes}"
+    else:
+        ours = f"ours: ρ undefined ({classes} with a gain; 3 needed, not all equal)"
     if stats["dropped"]:
         ours += (
             f"\n{stats['dropped']} class(es) with an undefined gain (MoCo at 0, or no test "
