@@ -12,22 +12,12 @@ from pathlib import Path
 
 import torch
 
+from bepaper import labels
 from bepaper.runs import atomic_path, atomic_write_json, atomic_write_text
 from bepaper.stats import format_ci, mean_ci, paired_test, verdict
 
-METRICS = {
-    "biased_top1": "fine-tuned, biased test",
-    "unbiased_top1": "fine-tuned, unbiased test",
-    "probe_top1": "motion probe, frozen encoder",
-}
-LABELS = {
-    "untrained": "untrained encoder (probe only)",
-    "random": "random init (no pretraining)",
-    "moco": "MoCo",
-    "moco+hn": "MoCo + hard negatives",
-    "moco+be": "MoCo + BE",
-    "moco+hn+be": "MoCo + HN + BE (Table 1's MoCo+BE)",
-}
+# the study's metrics, in the words of `bepaper.labels`
+METRICS = {k: labels.column(k) for k in ("biased_top1", "unbiased_top1", "probe_top1")}
 # "+BE vs without" pairs, on the same seeds: (with BE, without BE)
 BE_PAIRS = (("moco+be", "moco"), ("moco+hn+be", "moco+hn"), ("moco+hn+be", "moco"))
 
@@ -42,7 +32,8 @@ def machine() -> str:
 
 
 def label(arm: str) -> str:
-    return LABELS.get(arm, arm)
+    """An arm in reader words (`bepaper.labels.arm`)."""
+    return labels.arm(arm)
 
 
 def _pct(x) -> str:
@@ -178,14 +169,8 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     pd.DataFrame(flat).to_csv(buf, index=False)
     atomic_write_text(csv_path, buf.getvalue())
     png = fig_dir / f"{stem}_plot.png"
-    status = "" if complete else " (partial)"
-    plot_study(
-        rows,
-        sanity,
-        png,
-        f"SynthBias {study.synth_preset}{status}: {len(seeds)} seeds — {machine()}",
-        chance=100 * chance,
-    )
+    title = plot_title(study.synth_preset, seeds, machine(), complete)
+    plot_study(rows, sanity, png, title, chance=100 * chance)
     return [md, csv_path, runs_csv, summary_json, png]
 
 
@@ -256,41 +241,103 @@ def render_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: float) -> None:
-    """Bars (mean ± 95% CI) per arm and metric, seeds as dots; chance as a line, and the
-    untrained encoder's probe as one where it has no bar of its own (per seed). PNG and PDF."""
-    import matplotlib
+def study_figure(rows: list[dict], sanity: dict, title: str, chance: float):
+    """The BE question at a glance: per metric (groups) and arm (colours), every seed as a
+    dot and the mean with its 95% t-interval over seeds (`stats.mean_ci`, as the tables) as
+    an error bar; chance as a dotted line, and the untrained encoder's probe as a dashed one
+    where it has no dots of its own. The y range follows the data (means are compared, not
+    bars read from 0). Values in `rows` are fractions; `chance` is in %. Returns the Figure."""
+    import numpy as np
+    from matplotlib.lines import Line2D
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    from bepaper import figures
 
-    pairs = [(r, k) for r in rows for k in METRICS if r.get(k) is not None]
-    data = {
-        "arm": [label(r["arm"]) for r, _ in pairs],
-        "metric": [METRICS[k] for _, k in pairs],
-        "top-1 (%)": [100 * r[k] for r, k in pairs],
-    }
-    fig, ax = plt.subplots(figsize=(10, 4.8))
-    if pairs:
-        sns.barplot(
-            data=data, x="metric", y="top-1 (%)", hue="arm", errorbar=("ci", 95), ax=ax,
-            alpha=0.8,
-        )  # fmt: skip
-        sns.stripplot(
-            data=data, x="metric", y="top-1 (%)", hue="arm", dodge=True, ax=ax,
-            palette="dark:black", size=3, legend=False,
-        )  # fmt: skip
+    def finite(v) -> bool:
+        return v is not None and math.isfinite(v)
+
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    fig = figures.new_figure(11, 5.2 + 0.15 * title.count(" — "))
+    ax = fig.subplots()
+    rng = np.random.default_rng(0)  # the dots' jitter, the same on every redraw
+    step = 0.8 / max(len(arms), 1)
+    seen = [chance]
+    handles, counts = [], set()
+    for j, arm in enumerate(arms):
+        colour = f"C{j % 10}"
+        drawn = False
+        for i, key in enumerate(METRICS):
+            vals = [100 * r[key] for r in rows if r["arm"] == arm and finite(r.get(key))]
+            if not vals:
+                continue
+            x = i - 0.4 + step * (j + 0.5)
+            jitter = rng.uniform(-0.22 * step, 0.22 * step, len(vals))
+            ax.scatter(x + jitter, vals, s=10, color=colour, alpha=0.45, lw=0, zorder=2)
+            ci = mean_ci(vals)
+            err = ci["half"] if ci["n"] >= 2 else None
+            ax.errorbar(x, ci["mean"], yerr=err, fmt="o", color=colour, ms=6, capsize=4,
+                        elinewidth=1.6, mec="black", mew=0.6, zorder=3)  # fmt: skip
+            seen += vals + ([ci["low"], ci["high"]] if err else [])
+            counts.add(ci["n"])
+            drawn = True
+        if drawn:
+            handles.append(Line2D([], [], color=colour, marker="o", mec="black", mew=0.6,
+                                  ls="none", label=label(arm)))  # fmt: skip
     per_seed_untrained = any(r["arm"] == "untrained" for r in rows)
     if sanity and sanity.get("untrained_probe") is not None and not per_seed_untrained:
-        ax.axhline(100 * sanity["untrained_probe"], ls="--", c="grey", lw=1,
-                   label="untrained encoder, probe")  # fmt: skip
-    ax.axhline(chance, ls=":", c="black", lw=1, label="chance")
-    ax.set_ylim(0, 100)
-    ax.set_xlabel("")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+        level = 100 * sanity["untrained_probe"]
+        ax.axhline(level, ls="--", c="grey", lw=1)
+        handles.append(Line2D([], [], ls="--", c="grey", lw=1, label="untrained encoder, probe"))
+        seen.append(level)
+    ax.axhline(chance, ls=":", c="black", lw=1)
+    handles.append(Line2D([], [], ls=":", c="black", lw=1, label=f"chance ({chance:.1f}%)"))
+    handles.append(Line2D([], [], color="black", marker="|", markersize=9, ls="none",
+                          label="dots: seeds; circle: mean;\n"
+                          + labels.errorbar_text(sorted(counts) or [1])))  # fmt: skip
+    lo, hi = min(seen), max(seen)
+    pad = 0.08 * (hi - lo) + 1.0
+    ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad))
+    ax.set_xlim(-0.5, len(METRICS) - 0.5)
+    ax.set_xticks(range(len(METRICS)), list(METRICS.values()))
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(axis="y", color="#dddddd", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1),
+              frameon=False)  # fmt: skip
+    figures.set_suptitle(fig, title)
+    return fig
+
+
+def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: float) -> None:
+    """`study_figure` written to `path` (PNG) and beside it as PDF."""
+    fig = study_figure(rows, sanity, title, chance)
     fig.savefig(path, dpi=120)
     fig.savefig(path.with_suffix(".pdf"))
-    plt.close(fig)
+
+
+def plot_title(preset: str, seeds: list, machine_text: str, complete: bool = True) -> str:
+    """The study plot's title."""
+    status = "" if complete else " (partial)"
+    return f"SynthBias {preset}{status}: {len(seeds)} seeds — {machine_text}"
+
+
+def redraw_plot(folder: str | Path, stem: str) -> Path:
+    """Draw `<stem>_plot.png` / `.pdf` again from the study's result files in `folder`
+    (`<stem>_runs.csv`, `<stem>_summary.json`): nothing is run. Returns the PNG's path."""
+    import json
+
+    import pandas as pd
+
+    folder = Path(folder)
+    result = json.loads((folder / f"{stem}_summary.json").read_text())
+    runs = pd.read_csv(folder / f"{stem}_runs.csv")
+    rows = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in runs.to_dict("records")
+    ]
+    info = result["info"]
+    title = plot_title(
+        result["study"]["preset"], info["seeds"], result["machine"], info.get("complete", True)
+    )
+    png = folder / f"{stem}_plot.png"
+    plot_study(rows, result.get("sanity") or {}, png, title, chance=100 * info["chance"])
+    return png

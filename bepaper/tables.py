@@ -115,33 +115,53 @@ def compare(rows, table: str, cells, columns, *, labels: dict | None = None):
     return pd.DataFrame(out)
 
 
-def to_markdown(df, title: str, notes: list[str] = ()) -> str:
-    """A table as Markdown (pandas' own renderer needs tabulate; this does not)."""
+def to_markdown(df, title: str, notes: list[str] = (), below: str = "") -> str:
+    """A table as Markdown (pandas' own renderer needs tabulate; this does not): the title,
+    `notes`, the table, then `below` (the line saying what the columns mean)."""
     cols = list(df.columns)
     lines = [f"# {title}", "", *[f"{n}" for n in notes], "" if notes else ""]
-    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
         cells = []
         for c in cols:
             v = r[c]
-            if isinstance(v, float):
+            if v is None:
+                v = "—"
+            elif isinstance(v, float):
                 v = "—" if math.isnan(v) else (f"{v:.2g}" if 0 < abs(v) < 1 else f"{v:.1f}")
             cells.append(str(v).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
+    if below:
+        lines += ["", below]
     return "\n".join(lines) + "\n"
 
 
 MARKDOWN_HIDDEN = ("ours mean", "ours ci95", "config", "init", "finetune_run")
 
 
-def write_table(df, folder: str | Path, stem: str, title: str, notes: list[str] = ()) -> list[Path]:
-    """`<folder>/<stem>.md` (the readable columns) and `.csv` (every column), written
-    atomically. Returns the paths."""
+def write_table(
+    df, folder: str | Path, stem: str, title: str, notes: list[str] = (), seeds=None
+) -> list[Path]:
+    """`<folder>/<stem>.md` (the readable columns, in reader words, with a line under the
+    table saying what they mean, the seeds and what ± is: `labels.table_note`) and `.csv`
+    (every column, code names), written atomically. `seeds`: the seeds the table is over
+    (default: the values of its 'seed' column, if any). Returns the paths."""
+    from bepaper import labels
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     md, csv = folder / f"{stem}.md", folder / f"{stem}.csv"
     shown = df[[c for c in df.columns if c not in MARKDOWN_HIDDEN]]
-    atomic_write_text(md, to_markdown(shown, title, [n for n in notes if n]))
+    if seeds is None and "seed" in df.columns:
+        seeds = list(df["seed"])
+    below = labels.table_note(
+        list(shown.columns),
+        seeds=seeds,
+        statuses=list(df["paper status"]) if "paper status" in df.columns else (),
+        paired="comparison" in df.columns,
+    )
+    text = to_markdown(labels.for_reader(shown), title, [n for n in notes if n], below)
+    atomic_write_text(md, text)
     buf = io.StringIO()
     df.to_csv(buf, index=False)
     atomic_write_text(csv, buf.getvalue())
@@ -149,12 +169,12 @@ def write_table(df, folder: str | Path, stem: str, title: str, notes: list[str] 
 
 
 def save_figure(fig, folder: str | Path, stem: str) -> list[Path]:
-    """A matplotlib figure as PNG and PDF under `folder`."""
+    """A matplotlib figure as PNG and PDF under `folder`, cropped to what it draws."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight", pad_inches=0.08)
+    fig.savefig(paths[1], bbox_inches="tight", pad_inches=0.08)
     return paths
 
 
@@ -169,12 +189,24 @@ def effects(rows, table: str, pairs, columns):
     df = pd.DataFrame(rows)
     out = []
     for base, new in pairs:
+        # the label says what differs: rows that repeat (MoCo + BE vs MoCo) stay apart
+        where_new, where_base = (
+            f"{new.backbone}, {new.pretrain}",
+            f"{base.backbone}, {base.pretrain}",
+        )
+        if where_new == where_base:
+            name = f"{new.row} vs {base.row} ({where_new})"
+        else:
+            name = f"{new.row} ({where_new}) vs {base.row} ({where_base})"
         for column in columns:
-            pb, _ = paper_value(table, base, column)
-            pn, _ = paper_value(table, new, column)
+            pb, sb = paper_value(table, base, column)
+            pn, sn = paper_value(table, new, column)
             paper_diff = None if pb is None or pn is None else round(pn - pb, 1)
-            line = {"comparison": f"{new.row} vs {base.row}", "column": column,
-                    "paper": paper_diff}  # fmt: skip
+            # the status of the side with no number, else the less plain of the two
+            missing = [s for p, s in ((pb, sb), (pn, sn)) if p is None]
+            status = missing[0] if missing else next((s for s in (sb, sn) if s != "read"), "read")
+            line = {"comparison": name, "column": column, "paper": paper_diff,
+                    "paper status": status}  # fmt: skip
             if len(df):
                 a = df[(df["config"] == new.config) & (df["column"] == column)]
                 b = df[(df["config"] == base.config) & (df["column"] == column)]
@@ -201,26 +233,22 @@ def effects(rows, table: str, pairs, columns):
 
 
 def plot_comparison(df, column: str, title: str, ax=None):
-    """Grouped bars: the paper's number and ours (mean ± 95% CI) per row, for one column."""
-    import matplotlib.pyplot as plt
-    import numpy as np
+    """Horizontal bars, one pair per row: the paper's number and ours (mean, with its 95%
+    CI over seeds as an error bar where there are 2 or more), for one column; a row the
+    paper has no number for says why in its label. Without `ax`, a pyplot figure sized by
+    the rows. `bepaper.figures.plot_table` draws several columns side by side."""
+    from bepaper import figures
 
     d = df[df["column"] == column]
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(d) + 2), 3.8))
-    x = np.arange(len(d))
-    labels = [f"{r} ({b}, {p})" for r, b, p in zip(d["row"], d["paper backbone"],
-                                                   d["paper pretrain"], strict=True)]  # fmt: skip
-    paper_vals = [v if v is not None else np.nan for v in d["paper"]]
-    ax.bar(x - 0.2, paper_vals, 0.4, label="paper", color="#999999")
-    ax.bar(x + 0.2, d["ours mean"], 0.4, yerr=np.nan_to_num(d["ours ci95"]), capsize=3,
-           label="ours", color="#3b75af")  # fmt: skip
-    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel(f"top-1 (%), {column}")
-    ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.figure.tight_layout()
+        import matplotlib.pyplot as plt
+
+        longest = max((len(s) for s in figures.comparison_rows(d)), default=10)
+        size = (min(4.5, 0.045 * longest + 0.2) + 5.5, 0.3 * len(d) + 1.6)
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    if ax.figure.get_layout_engine() is None:  # room for the labels and the legend
+        ax.figure.set_layout_engine("constrained")
+    figures.comparison_bars(ax, d, column, title)
     return ax
 
 

@@ -427,6 +427,34 @@ def test_cam_without_boxes(runs, tmp_path) -> None:
     assert res["rows"][0]["raw_vs_original"] == 1 and Path(res["grid"]).is_file()
 
 
+def test_the_figures_the_analyses_save_keep_their_text_apart(runs, tmp_path, monkeypatch) -> None:
+    """Every figure static-bias, cam and retrieve save, made from these tiny real runs: no two
+    texts overlap and none leaves the canvas (`text_problems`, tests/test_figures.py)."""
+    from matplotlib.figure import Figure
+    from test_figures import CAPTION, text_problems
+
+    from bepaper.analysis.retrieval import plot_neighbours
+
+    saved = []
+    savefig = Figure.savefig
+
+    def recording(self, *args, **kwargs):
+        saved.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    static_bias_from_runs(runs["static"], runs["base"], runs["new"], 1, tmp_path / "fig4",
+                          title="Figure 4 on ucf101like, seed 0" + CAPTION)  # fmt: skip
+    cam_report(runs["pretrain"], tmp_path / "cam", videos=2, device="cpu", progress=False)
+    out = tmp_path / "ret"
+    retrieval_from_run(runs["pretrain"], num_clips=1, out_dir=out, device="cpu", progress=False)
+    plot_neighbours(out, runs["root"] / "videos", [0, 1], k=5)
+    figures = list(dict.fromkeys(saved))
+    assert len(figures) == 1 + 3 + 1  # Figure 4; two videos' grids and cam_grid; neighbours
+    for fig in figures:
+        assert text_problems(fig) == [], fig
+
+
 # ------------------------------------------------------------------ help and errors
 
 

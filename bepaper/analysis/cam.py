@@ -238,6 +238,55 @@ def overlay(
     return (mixed * 255).round().astype(np.uint8)
 
 
+def grid_figure(
+    rows: list[tuple[str, np.ndarray, Tensor | np.ndarray | None]],
+    max_frames: int = 8,
+    show_frames: bool = True,
+    title: str | None = None,
+    alpha: float = 0.5,
+):
+    """The figure of `save_grid`: one case per entry of `rows` = (label, uint8 frames
+    T x H x W x 3, cam T x H x W in [0, 1] or None). Each case takes a row of its frames (if
+    `show_frames` or no cam) and a row of the CAM overlay, at up to `max_frames` evenly
+    spaced times. Row labels are horizontal, left of their row; frame times head a row only
+    where they change."""
+    from bepaper import figures
+
+    lines = []  # (row label, images, frame indices)
+    for label, frames, m in rows:
+        idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round())
+        idx = idx.astype(int)
+        if show_frames or m is None:
+            lines.append((f"{label}\ninput frames", frames, idx))
+        if m is not None:
+            lines.append((f"{label}\nCAM overlay", overlay(frames, m, alpha), idx))
+    ncols = max(len(i) for _, _, i in lines)
+    longest = max(len(part) for text, _, _ in lines for part in text.split("\n"))
+    label_in = 9 * figures.CHAR_WIDTH * figures.PT * longest + 0.3
+    width = 1.5 * ncols + label_in
+    heads = sum(r == 0 or not np.array_equal(i, lines[r - 1][2]) for r, (_, _, i) in
+                enumerate(lines))  # fmt: skip
+    size = (width, 1.5 * len(lines) + 0.2 * heads + (0.5 * (title or "").count("\n") + 0.5))
+    fig = figures.new_figure(*size)
+    axes = fig.subplots(len(lines), ncols, squeeze=False)
+    for r, (label, images, idx) in enumerate(lines):
+        head = r == 0 or not np.array_equal(idx, lines[r - 1][2])
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(idx):
+                ax.set_axis_off()
+                continue
+            ax.imshow(images[idx[c]])
+            if head:
+                ax.set_title(f"frame {idx[c]}", fontsize=8, pad=3)
+        axes[r, 0].set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center",
+                              labelpad=6)  # fmt: skip
+    if title:
+        figures.set_suptitle(fig, title, fontsize=10)
+    return fig
+
+
 def save_grid(
     rows: list[tuple[str, np.ndarray, Tensor | np.ndarray | None]],
     path: str | os.PathLike,
@@ -246,39 +295,12 @@ def save_grid(
     title: str | None = None,
     alpha: float = 0.5,
 ) -> Path:
-    """A PNG grid, one case per entry of `rows` = (label, uint8 frames T x H x W x 3, cam
-    T x H x W in [0, 1] or None). Each case takes a row of its frames (if `show_frames` or
-    no cam) and a row of the CAM overlay, at up to `max_frames` evenly spaced times."""
-    from matplotlib.figure import Figure  # no pyplot: no global state
-
-    lines = []  # (row label, images, frame indices)
-    for label, frames, m in rows:
-        idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round())
-        idx = idx.astype(int)
-        if show_frames or m is None:
-            lines.append((f"{label}\ninput", frames, idx))
-        if m is not None:
-            lines.append((f"{label}\nCAM", overlay(frames, m, alpha), idx))
-    ncols = max(len(i) for _, _, i in lines)
-    size = (1.5 * ncols + 1.2, 1.5 * len(lines) + (0.4 if title else 0.1))
-    fig = Figure(figsize=size, layout="constrained")  # keeps the suptitle clear of the axes
-    axes = fig.subplots(len(lines), ncols, squeeze=False)
-    for r, (label, images, idx) in enumerate(lines):
-        for c, ax in enumerate(axes[r]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c >= len(idx):
-                ax.set_axis_off()
-                continue
-            ax.imshow(images[idx[c]])
-            ax.set_title(f"t = {idx[c]}", fontsize=7, pad=2)
-        axes[r, 0].set_ylabel(label, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    """`grid_figure` as a PNG at `path`."""
+    fig = grid_figure(rows, max_frames, show_frames, title, alpha)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(tmp, format="png", dpi=110)
     return path
 
 

@@ -199,14 +199,29 @@ def _load_clip(video_root: Path, path: str, data, aug, box_root: Path | None):
 
 
 def _label(k: int, cls: str, case: str, row: dict) -> str:
-    lines = [f"{k}: {cls}", case]
+    """A grid row's label in reader words: the video, the case, and its numbers."""
+    from bepaper.labels import cam_case
+
+    def num(x: float) -> str:  # NaN: a flat CAM or an empty box leaves no share
+        return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+    lines = [f"video {k}: {cls}", cam_case(case)]
     if row.get("actor_mass") is not None:
-        lines.append(f"actor {row['actor_mass']:.2f} (chance {row['actor_chance']:.2f})")
+        lines.append(f"CAM in actor box {num(row['actor_mass'])} (area {num(row['actor_chance'])})")
     if row.get("pasted_mass") is not None:
-        lines.append(f"pasted {row['pasted_mass']:.2f} (chance {row['pasted_chance']:.2f})")
+        lines.append(
+            f"CAM in pasted box {num(row['pasted_mass'])} (area {num(row['pasted_chance'])})"
+        )
     if row.get("raw_vs_original") is not None:
-        lines.append(f"raw x{row['raw_vs_original']:.2f}")
+        lines.append(f"activation ×{num(row['raw_vs_original'])} of the original")
     return "\n".join(lines)
+
+
+GRID_NOTE = (
+    "CAM in box: share of the CAM's mass inside the box (per-clip min-max CAM); area: the "
+    "box's share of the frame, what a uniform CAM would give. Activation: mean raw CAM "
+    "relative to the original clip's. One colour scale per video."
+)
 
 
 def _enlarge(frames: np.ndarray) -> np.ndarray:
@@ -337,7 +352,7 @@ def cam_report(
             grid,
             out_dir / f"cam_{k}_{cls}.png",
             max_frames=max_frames,
-            title=f"{run.path.name}\n{item.path}, frames {idx.tolist()} (one colour scale)",
+            title=f"{run.path.name}: {item.path}, video frames {idx.tolist()}\n{GRID_NOTE}",
         )
         records.append(
             {
@@ -355,7 +370,7 @@ def cam_report(
         out_dir / "cam_grid.png",
         max_frames=max_frames,
         show_frames=False,
-        title=f"{run.path.name} ({run.command}): CAM overlays, split {split}",
+        title=f"{run.path.name} ({run.command}): CAM overlays, split {split}\n{GRID_NOTE}",
     )
     table = pd.DataFrame(rows)
     with atomic_path(out_dir / "cam.csv") as tmp:

@@ -153,18 +153,20 @@ def _flow_rgb(flow: np.ndarray, scale: float) -> np.ndarray:
 
 
 def figure3(root, lam: float = 0.3, frame: int = 0, title: str = "", clip_index: int = 0):
-    """Figure 3 of the paper, measured: rows = the original clip, its static frame, the
-    distracting clip (Eq. 1), the temporal gradients of both (|dx/dt|, same colour scale)
-    and their Farnebäck optical flows (same scale). The measured ratios are in the title.
-    Returns the matplotlib figure."""
-    import matplotlib
+    """Figure 3 of the paper, measured on test clip `clip_index` of the dataset at `root`
+    (`figure3_figure`). Returns the matplotlib figure."""
+    name, x = _clips_of(root, clip_index + 1)[clip_index]
+    return figure3_figure(x, lam=lam, frame=frame, title=title, name=name)
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
 
+def figure3_figure(x: Tensor, lam: float = 0.3, frame: int = 0, title: str = "", name: str = ""):
+    """Figure 3 for one clip x (3 x T x H x W, floats in [0, 1]): rows = the clip, its static
+    frame, the distracting clip (Eq. 1), the temporal gradients of both (|dx/dt|, same
+    colour scale) and their Farnebäck optical flows (same scale). The measured ratios are in
+    the title. Returns the matplotlib figure."""
+    from bepaper import figures
     from bepaper.be import distract
 
-    name, x = _clips_of(root, clip_index + 1)[clip_index]
     d = distract(x[None], lam=lam, frame=frame)[0]
     r = motion_ratio(x, d, lam)
     t = x.shape[1]
@@ -174,35 +176,32 @@ def figure3(root, lam: float = 0.3, frame: int = 0, title: str = "", clip_index:
     scale = float(np.percentile(np.linalg.norm(f_o, axis=-1), 99))
     static = x[:, frame : frame + 1].expand_as(x)
     rows = [
-        ("original x", [x[:, i].permute(1, 2, 0).numpy() for i in range(t)]),
-        (f"static frame x_{frame}", [static[:, i].permute(1, 2, 0).numpy() for i in range(t)]),
+        ("original clip x", [x[:, i].permute(1, 2, 0).numpy() for i in range(t)]),
+        (f"its static frame x_{frame}", [static[:, i].permute(1, 2, 0).numpy() for i in range(t)]),
         (
-            f"distracting (λ = {lam})",
+            f"distracting clip x̂ = (1 - λ) x + λ x_{frame}, λ = {lam}",
             [d[:, i].permute(1, 2, 0).clamp(0, 1).numpy() for i in range(t)],
         ),  # fmt: skip
-        ("|dx/dt|", [g_o[i].numpy() for i in range(t - 1)]),
-        ("|dx̂/dt|", [g_d[i].numpy() for i in range(t - 1)]),
-        ("flow of x", [_flow_rgb(f, scale) for f in f_o]),
-        ("flow of x̂", [_flow_rgb(f, scale) for f in f_d]),
-    ]
-    fig = Figure(figsize=(1.3 * t, 1.35 * len(rows) + 0.6))
-    axes = fig.subplots(len(rows), t, squeeze=False)
-    vmax = float(g_o.max())
-    for (label, images), row in zip(rows, axes, strict=True):
-        for j, ax in enumerate(row):
-            ax.axis("off")
-            if j < len(images):
-                img = images[j]
-                ax.imshow(img, cmap="magma", vmin=0, vmax=vmax) if img.ndim == 2 else ax.imshow(
-                    np.clip(img, 0, 1) if img.dtype != np.uint8 else img
-                )
-        row[0].set_title(label, fontsize=7, loc="left")
-    fig.suptitle(
-        f"{title}\n{name}: gradient ratio {r['grad_slope']:.4f} (Eq. 2: 1 - λ = "
-        f"{r['expected']:.2f}); flow ratio {r['flow_slope']:.2f}",
-        fontsize=8,
+        ("temporal gradient |dx/dt|", [g_o[i].numpy() for i in range(t - 1)]),
+        ("temporal gradient |dx̂/dt| (same colour scale)", [g_d[i].numpy() for i in range(t - 1)]),
+        ("optical flow of x (hue: direction, brightness: speed)",
+         [_flow_rgb(f, scale) for f in f_o]),
+        ("optical flow of x̂ (same scale)", [_flow_rgb(f, scale) for f in f_d]),
+    ]  # fmt: skip
+    head = f"{title}\n" if title else ""
+    suptitle = (
+        f"{head}{name}: gradient ratio {r['grad_slope']:.4f} (Eq. 2: 1 - λ = "
+        f"{r['expected']:.2f}); flow ratio {r['flow_slope']:.2f}"
     )
-    fig.tight_layout()
+    fig = figures.new_figure(1.3 * t, 1.55 * len(rows) + 0.25 * (suptitle.count("\n") + 2))
+    axes = figures.image_rows(fig, [label for label, _ in rows], t)
+    vmax = float(g_o.max())
+    for (_, images), row in zip(rows, axes, strict=True):
+        for ax, img in zip(row, images, strict=False):
+            ax.imshow(img, cmap="magma", vmin=0, vmax=vmax) if img.ndim == 2 else ax.imshow(
+                np.clip(img, 0, 1) if img.dtype != np.uint8 else img
+            )
+    figures.set_suptitle(fig, suptitle, fontsize=8.5)
     return fig
 
 

@@ -345,6 +345,38 @@ def neighbours(out_dir: str | os.PathLike, query: int | str, k: int | None = Non
     )
 
 
+def neighbours_figure(
+    t: dict[str, np.ndarray],
+    frame_of: Callable[[str], np.ndarray],
+    queries: Sequence[int] = (0,),
+    k: int = 5,
+):
+    """The figure of `plot_neighbours` from the arrays of topk.npz (`load_topk`) and a
+    function giving a video's picture (e.g. its middle frame) from its path: one row per
+    query, the query then its k nearest gallery videos, each titled with its class (wrapped
+    to the picture's width) and cosine similarity; green: the query's class, red: another."""
+    from bepaper import figures
+
+    k = min(k, t["neighbours"].shape[1])
+    cell = 1.7
+    fig = figures.new_figure(cell * (k + 1), (cell + 0.35) * len(queries) + 0.2)
+    axes = fig.subplots(len(queries), k + 1, squeeze=False)
+    for r, q in enumerate(queries):
+        label = int(t["query_labels"][q])
+        cells = [(t["query_paths"][q], f"query: {t['classes'][label]}", "black")]
+        for j in range(k):
+            lab = int(t["neighbour_labels"][q, j])
+            colour = "tab:green" if lab == label else "tab:red"
+            text = f"{j + 1}: {t['classes'][lab]}\ncosine {t['similarities'][q, j]:.2f}"
+            cells.append((t["neighbour_paths"][q, j], text, colour))
+        for ax, (rel, text, colour) in zip(axes[r], cells, strict=True):
+            ax.imshow(frame_of(str(rel)))
+            ax.set_title(figures.wrap(text, cell - 0.1, 7.5), fontsize=7.5, color=colour)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig
+
+
 def plot_neighbours(
     out_dir: str | os.PathLike,
     video_root: str | os.PathLike,
@@ -353,15 +385,10 @@ def plot_neighbours(
     path: str | os.PathLike | None = None,
     backend: str = "decord",
 ) -> Path:
-    """A PNG (default `<out_dir>/neighbours.png`): one row per query row of topk.npz, its
-    middle frame then those of its k nearest gallery videos, titled with class and cosine
-    similarity (green: same class as the query, red: another)."""
-    from matplotlib.figure import Figure
-
+    """A PNG (default `<out_dir>/neighbours.png`) of `neighbours_figure`: one row per query
+    row of topk.npz, its middle frame then those of its k nearest gallery videos."""
     from bepaper.video import open_video
 
-    t = load_topk(out_dir)
-    k = min(k, t["neighbours"].shape[1])
     root = Path(video_root)
 
     def middle_frame(rel: str) -> np.ndarray:
@@ -371,22 +398,7 @@ def plot_neighbours(
         finally:
             reader.close()
 
-    fig = Figure(figsize=(1.6 * (k + 1), 1.8 * len(queries)))
-    axes = fig.subplots(len(queries), k + 1, squeeze=False)
-    for r, q in enumerate(queries):
-        label = int(t["query_labels"][q])
-        cells = [(t["query_paths"][q], f"query: {t['classes'][label]}", "black")]
-        for j in range(k):
-            lab = int(t["neighbour_labels"][q, j])
-            colour = "tab:green" if lab == label else "tab:red"
-            text = f"{j + 1}: {t['classes'][lab]} ({t['similarities'][q, j]:.2f})"
-            cells.append((t["neighbour_paths"][q, j], text, colour))
-        for ax, (rel, text, colour) in zip(axes[r], cells, strict=True):
-            ax.imshow(middle_frame(rel))
-            ax.set_title(text, fontsize=7, color=colour)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
+    fig = neighbours_figure(load_topk(out_dir), middle_frame, queries, k)
     path = Path(path) if path is not None else Path(out_dir) / "neighbours.png"
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -172,48 +172,71 @@ def static_bias_table(
     return pd.DataFrame({k: columns[k] for k in order if k in columns})
 
 
+def static_bias_figure(
+    table: pd.DataFrame, title: str, paper: tuple[float, float] | None = PAPER_FIGURE4
+):
+    """Figure 4 as a Figure: static top-1 (x) against relative gain (y), one named dot per
+    class (classes at the same place share one label), the least-squares line, our Pearson
+    ρ and p beside the paper's. Dots are coloured by `known_bias` when the table has it."""
+    from matplotlib.lines import Line2D
+
+    from bepaper import figures
+
+    x = table["static_top1"].to_numpy(dtype=np.float64)
+    y = table["relative_gain"].to_numpy(dtype=np.float64)
+    stats = pearson(x, y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    fig = figures.new_figure(8, 6.6 + 0.15 * title.count(" — "))
+    ax = fig.add_subplot()
+    if "known_bias" in table:
+        dots = ax.scatter(x[ok], y[ok], c=table["known_bias"].to_numpy()[ok], cmap="viridis",
+                          s=22, zorder=3)  # fmt: skip
+    else:
+        dots = ax.scatter(x[ok], y[ok], c="tab:blue", s=22, zorder=3)
+    if "known_bias" in table:
+        fig.colorbar(dots, ax=ax, label="known scene bias of the class (SynthBias)")
+    classes = f"{stats['n']} class{'es' if stats['n'] != 1 else ''}"
+    if np.isfinite(stats["r"]):
+        ours = f"ours: ρ = {stats['r']:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]"
+        ours += f", p = {stats['p']:.2g}, n = {classes}"
+    else:
+        ours = f"ours: ρ undefined ({classes} with a gain; 3 needed, not all equal)"
+    if stats["dropped"]:
+        ours += (
+            f"\n{stats['dropped']} class(es) with an undefined gain (MoCo at 0, or no test "
+            "video) left out"
+        )
+    handles = []
+    if stats["n"] >= 2 and np.ptp(x[ok]) > 0:
+        slope, icept = np.polyfit(x[ok], y[ok], 1)
+        xs = np.array([x[ok].min(), x[ok].max()])
+        ax.plot(xs, slope * xs + icept, c="tab:red", lw=1.2)
+    ours = figures.wrap("line: least-squares fit; " + ours, 0.8 * fig.get_figwidth(), 8)
+    handles.append(Line2D([], [], c="tab:red", lw=1.2, label=ours))
+    if paper is not None:
+        handles.append(
+            Line2D([], [], ls="none", label=f"paper (HMDB51, I3D): ρ = {paper[0]}, p = {paper[1]}")
+        )
+    ax.axhline(0, c="grey", lw=0.8, ls=":")
+    ax.margins(0.12, 0.1)
+    ax.set_xlabel("static-video top-1 per class (%)")
+    ax.set_ylabel("relative top-1 gain of MoCo+BE over MoCo (%)")
+    figures.set_title(ax, title)
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", frameon=False)
+    names = table["class"].to_numpy()[ok]
+    figures.label_points(ax, x[ok], y[ok], names, fontsize=7)
+    return fig
+
+
 def plot_static_bias(
     table: pd.DataFrame,
     path: str | os.PathLike,
     title: str,
     paper: tuple[float, float] | None = PAPER_FIGURE4,
 ) -> list[Path]:
-    """Figure 4: static top-1 (x) against relative gain (y), one labelled dot per class,
-    the least-squares line, our Pearson ρ and p beside the paper's. Dots are coloured by
-    `known_bias` when the table has it. Writes `path` as .png and .pdf (a .png or .pdf
-    suffix on `path` is replaced, any other kept); returns both paths."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, Agg for PNG
-
-    x = table["static_top1"].to_numpy(dtype=np.float64)
-    y = table["relative_gain"].to_numpy(dtype=np.float64)
-    stats = pearson(x, y)
-    ok = np.isfinite(x) & np.isfinite(y)
-    fig = Figure(figsize=(7.5, 6))
-    ax = fig.add_subplot()
-    color = table["known_bias"].to_numpy()[ok] if "known_bias" in table else "tab:blue"
-    dots = ax.scatter(x[ok], y[ok], c=color, cmap="viridis", s=22, zorder=3)
-    if "known_bias" in table:
-        fig.colorbar(dots, ax=ax, label="known scene bias of the class (SynthBias)")
-    for xi, yi, name in zip(x[ok], y[ok], table["class"].to_numpy()[ok], strict=True):
-        ax.annotate(str(name), (xi, yi), xytext=(3, 2), textcoords="offset points", fontsize=6)
-    ours = f"ours: ρ = {stats['r']:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]"
-    ours += f", p = {stats['p']:.2g}, n = {stats['n']}"
-    if stats["dropped"]:
-        ours += f"; {stats['dropped']} class(es) with an undefined gain left out"
-    if stats["n"] >= 2 and np.ptp(x[ok]) > 0:
-        slope, icept = np.polyfit(x[ok], y[ok], 1)
-        xs = np.array([x[ok].min(), x[ok].max()])
-        ax.plot(xs, slope * xs + icept, c="tab:red", lw=1.2, label=ours)
-    else:
-        ax.plot([], [], c="tab:red", label=ours)
-    if paper is not None:
-        ax.plot([], [], ls="none", label=f"paper (HMDB51, I3D): ρ = {paper[0]}, p = {paper[1]}")
-    ax.axhline(0, c="grey", lw=0.8, ls=":")
-    ax.set_xlabel("static-video top-1 per class (%)")
-    ax.set_ylabel("relative top-1 gain of MoCo+BE over MoCo (%)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
-    fig.tight_layout()
+    """`static_bias_figure` written to `path` as .png and .pdf (a .png or .pdf suffix on
+    `path` is replaced, any other kept); returns both paths."""
+    fig = static_bias_figure(table, title, paper)
     stem = Path(path)
     if stem.suffix.lower() in (".png", ".pdf"):
         stem = stem.with_suffix("")
