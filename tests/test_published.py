@@ -20,7 +20,8 @@ from torch import nn
 from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18, s3d
 
 from bepaper.errors import CheckpointError
-from bepaper.models import build_backbone, detect_published, from_published, published_weights
+from bepaper.models import build_backbone
+from bepaper.models.published import detect_published, from_published, published_weights
 from bepaper.models.published import OPEN_GATE_BIAS
 
 

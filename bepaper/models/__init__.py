@@ -2,7 +2,7 @@
 
 Every backbone takes `width` (0 = the published width; otherwise the base channel count that
 every layer scales from), maps clips (B, 3, T, H, W) to the feature map before global pooling
-(B, C, T', H', W') and exposes `out_channels` (C). `from_published` loads published weights
+(B, C, T', H', W') and exposes `out_channels` (C). `bepaper.models.published` loads published weights
 (torchvision, piergiaj's I3D, the BE authors' I3D, MoCo checkpoints) onto them.
 """
 
@@ -15,7 +15,6 @@ from bepaper.errors import ConfigError
 from bepaper.models.c3d import C3D
 from bepaper.models.heads import Classifier, ClassifierHead, ProjectionHead
 from bepaper.models.i3d import I3D
-from bepaper.models.published import detect_published, from_published, published_weights
 from bepaper.models.r2plus1d import R2Plus1D18
 from bepaper.models.r3d import R3D18, R3D34, SmallR3D
 from bepaper.models.s3d import S3DG
@@ -56,8 +55,5 @@ __all__ = [
     "ClassifierHead",
     "ProjectionHead",
     "build_backbone",
-    "detect_published",
     "feature_shape",
-    "from_published",
-    "published_weights",
 ]
