@@ -208,7 +208,7 @@ def main() -> int:
 
     # ------------------------------------------------------------ data and prepare
     clean = generate(
-        out / "synthbias", preset="tiny", analogues=("ucf101like",), workers=1, progress=False
+        out / "synthbias", size="tiny", analogues=("ucf101like",), workers=1, progress=False
     )["ucf101like"]
     root = out / "broken" / "ucf101like"
     if root.exists():

@@ -28,13 +28,13 @@ if [ "$SMALL" = 1 ]; then
   STEP="--size 32 --frames 4 --batch 2 --steps 1 --warmup 1 --width 4 --queue 64 --device cpu"
   BACKBONES="r3d18"
   STUDY="configs/synthbias_smoke.yaml"
-  LOADER="--preset tiny --epochs 1 --workers 0"
+  LOADER="--synth-size tiny --epochs 1 --workers 0"
 else
   TESTS="tests/test_be.py tests/test_losses.py tests/test_checkpoint.py tests/test_moco.py tests/test_augment.py tests/test_pretext.py tests/test_memory.py"
   STEP="--size 112 --batch 64"
   BACKBONES="r3d18 r2plus1d18 c3d r3d34 i3d s3d"
   STUDY="configs/synthbias_gpu.yaml"
-  LOADER="--preset study --epochs 2 --workers 0 4 8 14"
+  LOADER="--synth-size study --epochs 2 --workers 0 4 8 14"
 fi
 $PY -m pytest -q -p no:cacheprovider $TESTS > "$OUT/tests.txt" 2>&1
 {

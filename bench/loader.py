@@ -71,8 +71,8 @@ def gather_rate(bank: VideoBank, frames: int, stride: int, batch: int, epochs: i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default", help="SynthBias preset (tiny|default|study)")
-    parser.add_argument("--root", type=Path, default=None, help="default: data/synthbias/<preset>")
+    parser.add_argument("--synth-size", default="default", help="SynthBias size (tiny|default|study)")
+    parser.add_argument("--root", type=Path, default=None, help="default: data/synthbias/<synth-size>")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--frames", type=int, nargs="+", default=[8])
     parser.add_argument("--stride", type=int, default=2)
@@ -87,16 +87,16 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from bepaper.data.synthbias import PRESETS
+    from bepaper.data.synthbias import SIZES
 
-    root = args.root or Path("data/synthbias") / args.preset
-    folder = generate(root, preset=args.preset, analogues=("ucf101like",), progress=False)
-    size = args.size or PRESETS[args.preset]["ucf101like"].frame_size
+    root = args.root or Path("data/synthbias") / args.synth_size
+    folder = generate(root, size=args.synth_size, analogues=("ucf101like",), progress=False)
+    size = args.size or SIZES[args.synth_size]["ucf101like"].frame_size
     cfg = DataConfig(root=str(folder["ucf101like"]), backend=args.backend, load_size=size)
     video_root, split = load_split(cfg)
     items = split.train
     print(
-        f"{len(items)} videos (SynthBias {args.preset} ucf101like, split 1 train), {args.backend}"
+        f"{len(items)} videos (SynthBias {args.synth_size} ucf101like, split 1 train), {args.backend}"
     )
     print(
         f"cpus {os.cpu_count()}, torch threads {torch.get_num_threads()}, "

@@ -11,7 +11,7 @@ RUNS=${1:-5}
 HERE=$(pwd)
 PY="$HERE/.venv/bin/python"
 DATA="$HERE/data/synthbias/default/ucf101like"
-[ -d "$DATA" ] || "$PY" -m bepaper.cli synth --out data/synthbias/default --preset default >/dev/null
+[ -d "$DATA" ] || "$PY" -m bepaper.cli synth --out data/synthbias/default --size default >/dev/null
 TMP=$(mktemp -d)
 trap 'git worktree remove --force "$TMP/before" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 git worktree add --detach "$TMP/before" 04c35e8 >/dev/null 2>&1

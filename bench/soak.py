@@ -78,7 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bepaper-soak-"))
     folder = generate(
-        out / "synthbias", preset="tiny", analogues=("ucf101like",), workers=1, progress=False
+        out / "synthbias", size="tiny", analogues=("ucf101like",), workers=1, progress=False
     )["ucf101like"]
     (folder / "videos" / "soak_zero.avi").write_bytes(b"")
     (folder / "videos" / "soak_garbage.avi").write_bytes(os.urandom(4000))

@@ -1,6 +1,6 @@
 """The `bepaper` command.
 
-    bepaper synth    --out DIR [--preset default] [--seed 0]
+    bepaper synth    --out DIR [--size default] [--seed 0]
     bepaper prepare  DATASET --root DIR [--split-dir DIR]
     bepaper pretrain [--config FILE ...] [section.key=value ...]
     bepaper finetune [--config FILE ...] [section.key=value ...]
@@ -33,7 +33,7 @@ from pathlib import Path
 from bepaper.errors import BepaperError
 
 EPILOG = """examples:
-  bepaper synth --out data/synthbias/default --preset default
+  bepaper synth --out data/synthbias/default --size default
   bepaper pretrain method.name=rotnet method.be=true model.backbone=c3d run.out=runs/p
   bepaper finetune init=runs/p run.out=runs/f
   bepaper prepare ucf101 --root /data/UCF-101 --split-dir /data/ucfTrainTestlist
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate SynthBias videos (UCF101 layout)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--preset", default="default", help="tiny | default | study (default: default)")
+    p.add_argument("--size", default="default", help="tiny | default | study (default: default)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     p.add_argument(
         "--analogue",
@@ -209,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
 
         folders = generate(
             args.out,
-            preset=args.preset,
+            size=args.size,
             seed=args.seed,
             analogues=tuple(args.analogues or ANALOGUES),
             workers=args.workers,

@@ -512,7 +512,7 @@ class StudyConfig:
     (unlabelled) biased training list, fine-tuning on a few labelled videos per class, tests
     on the biased and unbiased test lists, and a linear motion probe of the frozen encoder."""
 
-    synth_preset: str = param("default", "SynthBias preset (tiny | default | study)")
+    synth_size: str = param("default", "SynthBias size (tiny | default | study)")
     synth_root: str = param("data/synthbias", "where SynthBias sets are generated", execution=True)
     synth_writer: str = param(
         "pyav", "how SynthBias videos are encoded", choices=("pyav", "opencv")

@@ -22,35 +22,29 @@ trained once and then found by every notebook that asks for it, on any machine.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bepaper.config import (
+    DataConfig,
+    EvalConfig,
     FinetuneConfig,
     PretrainConfig,
+    RunConfig,
     StudyConfig,
     build_config,
     from_dict,
     read_yaml,
     to_dict,
-    validate,
 )
 from bepaper.errors import ConfigError, DataError
+from bepaper.protocol import arm_method, finetune_config, method_arm, pretrain_config
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ("smoke", "synthetic", "paper")
 PAPER_DATASETS = ("ucf101", "hmdb51", "diving48", "kinetics400")
-
-
-def _deep_update(base: dict, updates: dict) -> dict:
-    for k, v in updates.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_update(base[k], v)
-        else:
-            base[k] = copy.deepcopy(v)
-    return base
 
 
 @dataclass
@@ -63,13 +57,10 @@ class Preset:
     runs: str  # where run folders go (run.root)
     datasets: dict[str, str]  # the paper's dataset → "synthbias:<analogue>" or a video root
     split_dirs: dict[str, str] = field(default_factory=dict)
-    synth: dict = field(default_factory=dict)  # SynthBias preset, root, writer, workers
-    backbone: dict | None = None  # {"backbone": name, "width": w} replaces every backbone
-    pretrain_overrides: dict = field(default_factory=dict)
-    finetune_overrides: dict = field(default_factory=dict)
-    method_options: dict = field(default_factory=dict)  # per method name
-    labels_per_class: dict = field(default_factory=dict)  # per paper dataset
-    study: StudyConfig | None = None
+    study: StudyConfig | None = None  # the protocol of a SynthBias preset (its run settings set)
+    run: dict = field(default_factory=dict)  # run.* settings of every run (paper)
+    changes: list[str] = field(default_factory=list)  # the notebook's overrides, every run
+    labels_per_class: dict = field(default_factory=dict)  # per paper dataset (0 = all)
     missing: list[str] = field(default_factory=list)  # commands of runs not made here
 
     # ------------------------------------------------------------------ loading
@@ -95,80 +86,45 @@ class Preset:
         if not path.is_file():
             raise ConfigError(f"unknown preset '{name}'; choose from {list(PRESETS)}")
         y = read_yaml(path)
-        known = {"train", "seeds", "datasets", "synth", "backbone", "pretrain", "finetune"}
-        known |= {"method_options", "labels_per_class", "study", "runs", "run"}
+        known = {"train", "seeds", "datasets", "study", "runs", "run", "labels_per_class"}
         unknown = sorted(set(y) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown preset key(s) {unknown}")
+        run = {**y.get("run", {}), "root": str(runs or y.get("runs", "runs"))}
+        if device:
+            run["device"] = device
         p = cls(
             name=name,
             train=bool(y.get("train", True)),
             seeds=list(seeds if seeds is not None else y.get("seeds", [0])),
-            runs=str(runs or y.get("runs", "runs")),
+            runs=run["root"],
             datasets=dict(y.get("datasets", {})),
-            synth=dict(y.get("synth", {})),
-            backbone=y.get("backbone"),
-            pretrain_overrides=dict(y.get("pretrain", {})),
-            finetune_overrides=dict(y.get("finetune", {})),
-            method_options=dict(y.get("method_options", {})),
+            run=run,
+            changes=list(overrides or []),
             labels_per_class=dict(y.get("labels_per_class", {})),
         )
         if "study" in y:
-            p._from_study(build_config(StudyConfig, [(path.parent / y["study"]).resolve()]))
-        run = dict(y.get("run", {}))
-        run["root"] = p.runs
-        if device:
-            run["device"] = device
-        for section in (p.pretrain_overrides, p.finetune_overrides):
-            _deep_update(section, {"run": run})
-        for text in overrides or []:
-            from bepaper.config import parse_override
-
-            o = parse_override(text)
-            _deep_update(p.pretrain_overrides, {k: v for k, v in o.items() if k != "eval"})
-            _deep_update(p.finetune_overrides, {k: v for k, v in o.items() if k != "method"})
+            study = build_config(StudyConfig, [(path.parent / y["study"]).resolve()])
+            p.study = dataclasses.replace(
+                study, run=from_dict(RunConfig, {**to_dict(study.run), **run})
+            )
+            # the study fine-tunes its pretraining set in the low-label regime
+            for dataset in ("ucf101", "kinetics400"):
+                p.labels_per_class.setdefault(dataset, study.labels_per_class)
         for ds, root in (roots or {}).items():
             if root:
                 p.datasets[ds] = root
         p.split_dirs.update({k: v for k, v in (split_dirs or {}).items() if v})
         return p
 
-    def _from_study(self, study: StudyConfig) -> None:
-        """Take the BE question's settings, so that the notebooks' runs are the study's."""
-        self.study = study
-        self.synth.setdefault("preset", study.synth_preset)
-        self.synth.setdefault("root", study.synth_root)
-        self.synth.setdefault("writer", study.synth_writer)
-        self.synth.setdefault("workers", study.synth_workers)
-        data = {k: v for k, v in to_dict(study.data).items() if k not in ("dataset", "root")}
-        model = to_dict(study.model)
-        self.backbone = self.backbone or {"backbone": model["backbone"], "width": model["width"]}
-        common = {"data": data, "model": {"dropout": model["dropout"]}, "run": to_dict(study.run)}
-        self.pretrain_overrides = _deep_update(
-            {**copy.deepcopy(common), "augment": to_dict(study.augment),
-             "optim": to_dict(study.pretrain)},
-            self.pretrain_overrides,
-        )  # fmt: skip
-        self.finetune_overrides = _deep_update(
-            {**copy.deepcopy(common), "augment": to_dict(study.finetune_augment),
-             "optim": to_dict(study.finetune),
-             "eval": {**to_dict(study.eval), "probe_split": 0}},
-            self.finetune_overrides,
-        )  # fmt: skip
-        m = to_dict(study.method)
-        # the study's arms decide BE and hard negatives; its other settings are taken
-        shared = {"name", "be", "beta", "gamma", "distraction", "lambda_per_batch"}
-        shared.add("hard_negatives")
-        self.method_options.setdefault(
-            study.method.name, {k: v for k, v in m.items() if k not in shared}
-        )
-        self.labels_per_class.setdefault("ucf101", study.labels_per_class)
-        self.labels_per_class.setdefault("kinetics400", study.labels_per_class)
-
     # ------------------------------------------------------------------ data
 
     def is_synthetic(self) -> bool:
-        return bool(self.synth)
+        return self.study is not None
+
+    def synth_folder(self) -> Path:
+        """Where this preset's SynthBias sets are generated."""
+        return Path(self.study.synth_root) / self.study.synth_size
 
     def prepare_data(self, datasets: tuple[str, ...] = PAPER_DATASETS) -> dict[str, Path]:
         """Generate the SynthBias analogues these datasets map to (synthetic presets), or
@@ -179,11 +135,11 @@ class Preset:
 
             analogues = sorted({self._analogue(d) for d in datasets})
             folders = generate(
-                Path(self.synth.get("root", "data/synthbias")) / self.synth["preset"],
-                preset=self.synth["preset"],
+                self.synth_folder(),
+                size=self.study.synth_size,
                 analogues=analogues,
-                writer=self.synth.get("writer", "pyav"),
-                workers=self.synth.get("workers", 2),
+                writer=self.study.synth_writer,
+                workers=self.study.synth_workers,
                 progress=False,
             )
             return {d: folders[self._analogue(d)] for d in datasets}
@@ -200,10 +156,12 @@ class Preset:
         return target.split(":", 1)[1]
 
     def data_settings(self, dataset: str) -> dict:
-        """The data section for one of the paper's datasets under this preset."""
+        """The data section's dataset and root for one of the paper's datasets here."""
         if self.is_synthetic():
-            root = Path(self.synth.get("root", "data/synthbias")) / self.synth["preset"]
-            return {"dataset": "synthbias", "root": str(root / self._analogue(dataset))}
+            return {
+                "dataset": "synthbias",
+                "root": str(self.synth_folder() / self._analogue(dataset)),
+            }
         root = self.datasets.get(dataset, "")
         if not root:
             raise DataError(
@@ -215,33 +173,65 @@ class Preset:
             out["split_dir"] = self.split_dirs[dataset]
         return out
 
+    def data_config(self, dataset: str, like: PretrainConfig, split: int = 1) -> DataConfig:
+        """The data section of `like` (clip length, stride, load size: what its backbone saw)
+        pointed at another of the paper's datasets under this preset."""
+        return dataclasses.replace(like.data, **self.data_settings(dataset), split=split)
+
     # ------------------------------------------------------------------ configs
 
+    def protocol(
+        self, like: PretrainConfig | None = None, dataset: str | None = None
+    ) -> StudyConfig:
+        """The protocol (bepaper.protocol) this preset runs with: the study's for SynthBias
+        presets; for the paper, the pretraining cell `like`'s settings and the paper's
+        fine-tuning settings for `dataset` (configs/paper/finetune/<dataset>.yaml) at the
+        cell's clip, crop and backbone (the paper fine-tunes at the pretraining resolution)."""
+        if self.is_synthetic():
+            return self.study
+        run = from_dict(RunConfig, self.run)
+        base = StudyConfig(run=run, labels_per_class=0, eval=EvalConfig(splits=[1], probe_split=0))
+        if like is not None:
+            base = dataclasses.replace(
+                base, data=like.data, augment=like.augment, model=like.model,
+                method=like.method, pretrain=like.optim,
+            )  # fmt: skip
+        if dataset is None:
+            return base
+        cell = REPO / "configs" / "paper" / "finetune" / f"{dataset}.yaml"
+        ft = build_config(FinetuneConfig, [cell] if cell.is_file() else [])
+        data = ft.data
+        if like is not None:
+            data = dataclasses.replace(
+                data, num_frames=like.data.num_frames, stride=like.data.stride,
+                load_size=like.data.load_size,
+            )  # fmt: skip
+        augment = dataclasses.replace(ft.augment, crop_size=base.augment.crop_size)
+        model = dataclasses.replace(base.model, dropout=ft.model.dropout) if like else ft.model
+        return dataclasses.replace(
+            base, data=data, finetune_augment=augment if like else ft.augment, model=model,
+            finetune=ft.optim, eval=dataclasses.replace(ft.eval, probe_split=0),
+        )  # fmt: skip
+
     def pretrain_config(self, cell: str | Path, seed: int = 0, **changes: str) -> PretrainConfig:
-        """A paper cell (a pretraining YAML) under this preset, for one seed. `changes` are
-        extra `section.key=value` overrides (e.g. method__be="true" → method.be=true)."""
+        """A paper cell (a pretraining YAML) under this preset, for one seed: its arm (method,
+        BE, hard negatives, distraction) and its dataset, under the preset's protocol.
+        `changes` are extra `section.key=value` overrides (method__be="false" → method.be=false)."""
         cell = Path(cell)
         if not cell.is_absolute() and not cell.exists():
             cell = REPO / cell
-        d = to_dict(build_config(PretrainConfig, [cell]))
-        dataset = d["data"]["dataset"]
-        _deep_update(d, {"data": self.data_settings(dataset)})
-        self._apply_backbone(d)
-        _deep_update(d, self.pretrain_overrides)
-        opts = self.method_options.get(d["method"]["name"], {})
-        _deep_update(d, {"method": opts})
-        _deep_update(d, {"run": {"seed": seed, "out": ""}})
-        cfg = from_dict(PretrainConfig, d)
-        for k, v in changes.items():
-            from bepaper.config import apply
-
-            cfg = apply(cfg, f"{k.replace('__', '.')}={v}")
-        validate(cfg)
-        return cfg
-
-    def _apply_backbone(self, d: dict) -> None:
-        if self.backbone:
-            _deep_update(d, {"model": dict(self.backbone)})
+        cell_cfg = build_config(PretrainConfig, [cell])
+        dataset = cell_cfg.data.dataset
+        if not self.is_synthetic():
+            cell_cfg = dataclasses.replace(
+                cell_cfg, data=dataclasses.replace(cell_cfg.data, **self.data_settings(dataset))
+            )
+        protocol = self.protocol(cell_cfg)
+        method = arm_method(method_arm(cell_cfg.method), protocol.method)
+        data = dataclasses.replace(protocol.data, **self.data_settings(dataset))
+        extra = [f"{k.replace('__', '.')}={v}" for k, v in changes.items()]
+        pre = [c for c in self.changes if not c.startswith("eval.")]
+        return pretrain_config(protocol, method, seed, data=data, changes=[*pre, *extra])
 
     def finetune_config(
         self,
@@ -253,46 +243,29 @@ class Preset:
         static: bool = False,
         split: int = 1,
         per_class: int | None = None,
-        cell: str | Path | None = None,
         data_root: str | Path | None = None,
-    ) -> FinetuneConfig:
-        """Fine-tuning on one of the paper's datasets (the preset's analogue). `like`: the
-        pretraining config whose clip, crop and backbone settings fine-tuning keeps (the
-        paper fine-tunes at the pretraining resolution). `cell`: a fine-tuning YAML of the
-        paper (configs/paper/finetune/<dataset>.yaml by default). `data_root`: another copy
-        or variant of the dataset (e.g. its actor crops). `init=None` (a pretraining run that
-        is missing) gives None, which `finetune` passes on."""
+    ) -> FinetuneConfig | None:
+        """Fine-tuning on one of the paper's datasets (the preset's analogue) from `init`.
+        `like`: the pretraining config whose clip, crop and backbone fine-tuning keeps.
+        `per_class`: labelled videos per class (default: the preset's, 0 = all).
+        `data_root`: another copy or variant of the dataset (e.g. its actor crops).
+        `init=None` (a pretraining run that is missing) gives None, which `finetune` passes on."""
         if init is None:
             return None
-        cell = Path(cell) if cell else REPO / "configs" / "paper" / "finetune" / f"{dataset}.yaml"
-        d = to_dict(build_config(FinetuneConfig, [cell] if cell.is_file() else []))
-        if like is not None:
-            for key in ("num_frames", "stride", "load_size"):
-                d["data"][key] = getattr(like.data, key)
-            d["augment"]["crop_size"] = like.augment.crop_size
-            d["model"].update(backbone=like.model.backbone, width=like.model.width)
-        _deep_update(d, {"data": self.data_settings(dataset)})
-        self._apply_backbone(d)
-        _deep_update(d, self.finetune_overrides)
-        n = self.labels_per_class.get(dataset, 0) if per_class is None else per_class
-        _deep_update(d, {"data": {"split": split, "per_class": n}})
+        protocol = self.protocol(like, dataset)
+        data = dataclasses.replace(protocol.data, **self.data_settings(dataset))
         if data_root is not None:
-            d["data"]["root"] = str(data_root)
-        _deep_update(d, {"run": {"seed": seed, "out": ""}, "init": str(init), "static": static})
+            data = dataclasses.replace(data, root=str(data_root))
         if not self.is_synthetic():
-            d["eval"]["splits"] = [split]
-            d["eval"]["probe_split"] = 0
-        cfg = from_dict(FinetuneConfig, d)
-        validate(cfg)
-        return cfg
-
-    def data_config(self, dataset: str, like: PretrainConfig, split: int = 1):
-        """The data section of `like` (clip length, stride, load size: what its backbone saw)
-        pointed at another of the paper's datasets under this preset."""
-        from bepaper.config import DataConfig
-
-        d = {**to_dict(like.data), **self.data_settings(dataset), "split": split}
-        return from_dict(DataConfig, d)
+            protocol = dataclasses.replace(
+                protocol, eval=dataclasses.replace(protocol.eval, splits=[split])
+            )
+        n = self.labels_per_class.get(dataset, 0) if per_class is None else per_class
+        post = [c for c in self.changes if not c.startswith("method.")]
+        return finetune_config(
+            protocol, seed, init=str(init), data=data, split=split, static=static,
+            per_class=n, changes=post,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ runs
 

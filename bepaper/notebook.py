@@ -42,5 +42,5 @@ def caption(p: Preset, what: str) -> str:
     """A title line naming the data, the machine and the seeds."""
     from bepaper.report import machine
 
-    data = f"SynthBias {p.synth.get('preset')}" if p.is_synthetic() else "real data"
+    data = f"SynthBias {p.study.synth_size}" if p.is_synthetic() else "real data"
     return f"{what} — {data}, preset {p.name}, seeds {p.seeds}, {machine()}"

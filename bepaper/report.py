@@ -145,7 +145,7 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     result = {
         "machine": machine(),
         "info": {**info, "seeds": seeds, "chance": chance, "escape_at": escape_at},
-        "study": {"preset": study.synth_preset, "arms": study.arms, "name": stem},
+        "study": {"preset": study.synth_size, "arms": study.arms, "name": stem},
         "sanity": sanity,
         "properties": props,
         "summary": summary,
@@ -169,7 +169,7 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     pd.DataFrame(flat).to_csv(buf, index=False)
     atomic_write_text(csv_path, buf.getvalue())
     png = fig_dir / f"{stem}_plot.png"
-    title = plot_title(study.synth_preset, seeds, machine(), complete)
+    title = plot_title(study.synth_size, seeds, machine(), complete)
     plot_study(rows, sanity, png, title, chance=100 * chance)
     return [md, csv_path, runs_csv, summary_json, png]
 

@@ -33,88 +33,16 @@ from pathlib import Path
 import torch
 
 from bepaper.checkpoint import load_backbone_weights
-from bepaper.config import (
-    FinetuneConfig,
-    MethodConfig,
-    PretrainConfig,
-    StudyConfig,
-    apply,
-    method_options,
-    to_dict,
-    validate,
-)
+from bepaper.config import FinetuneConfig, PretrainConfig, StudyConfig, to_dict, validate
 from bepaper.data.datasets import load_split
 from bepaper.data.synthbias import generate
 from bepaper.distributed import resolve_device
-from bepaper.errors import ConfigError
 from bepaper.evaluate import probe
 from bepaper.identity import identity_key, run_folder, run_identity
 from bepaper.models import build_backbone
+from bepaper.protocol import arm_method, finetune_config, pretrain_config
 from bepaper.runs import atomic_write_json
 from bepaper.train import finetune, pretrain
-
-
-def parse_arm(arm: str, shared: MethodConfig) -> MethodConfig | None:
-    """'random' → None (no pretraining); 'moco+hn+be' → MoCo with hard negatives and BE;
-    'rotnet+be' → RotNet with BE. Options of `shared` apply when its method is the arm's."""
-    parts = arm.split("+")
-    name, flags = parts[0], set(parts[1:])
-    if name == "random":
-        if flags:
-            raise ConfigError(f"arm '{arm}': 'random' takes no switches")
-        return None
-    unknown = flags - {"hn", "be"}
-    if unknown:
-        raise ConfigError(f"arm '{arm}': unknown switch(es) {sorted(unknown)}; use +hn, +be")
-    method_options(name)  # unknown method: a clear error
-    m = apply(shared, f"name={name}", f"be={'be' in flags}")
-    has_hn = hasattr(m.options, "hard_negatives")
-    if "hn" in flags and not has_hn:
-        raise ConfigError(f"arm '{arm}': method '{name}' has no hard negatives")
-    if has_hn:
-        m.options.hard_negatives = "hn" in flags
-    return m
-
-
-def pretrain_config(study: StudyConfig, method: MethodConfig, seed: int) -> PretrainConfig:
-    cfg = PretrainConfig(
-        data=dataclasses.replace(study.data, split=1, per_class=0),
-        augment=study.augment,
-        model=study.model,
-        method=method,
-        optim=study.pretrain,
-        run=dataclasses.replace(study.run, out="", seed=seed),
-    )
-    validate(cfg)
-    return cfg
-
-
-def finetune_config(
-    study: StudyConfig,
-    seed: int,
-    *,
-    init: str = "",
-    split: int = 1,
-    static: bool = False,
-    per_class: int | None = None,
-    optim=None,
-    probe: bool = False,
-) -> FinetuneConfig:
-    """A fine-tuning run of the study. `probe`: also probe the fine-tuned backbone (the
-    sanity nets); the frozen encoders' probes are separate (`frozen_probe`)."""
-    per_class = study.labels_per_class if per_class is None else per_class
-    cfg = FinetuneConfig(
-        data=dataclasses.replace(study.data, split=split, per_class=per_class),
-        augment=study.finetune_augment,
-        model=study.model,
-        optim=optim or study.finetune,
-        eval=study.eval if probe else dataclasses.replace(study.eval, probe_split=0),
-        run=dataclasses.replace(study.run, out="", seed=seed),
-        init=init,
-        static=static,
-    )
-    validate(cfg)
-    return cfg
 
 
 def sanity_checks(study: StudyConfig) -> dict:
@@ -174,15 +102,25 @@ def frozen_probe(study: StudyConfig, run_dir: Path, seed: int) -> dict:
     return res
 
 
+def arm_configs(
+    study: StudyConfig, arm: str, seed: int
+) -> tuple[PretrainConfig | None, FinetuneConfig]:
+    """The runs of one (arm, seed): its pretraining (None for 'random') and the fine-tuning
+    that starts from it."""
+    method = arm_method(arm, study.method)
+    if method is None:
+        return None, finetune_config(study, seed)
+    pcfg = pretrain_config(study, method, seed)
+    return pcfg, finetune_config(study, seed, init=str(run_folder(pcfg, "pretrain")))
+
+
 def run_arm(study: StudyConfig, arm: str, seed: int) -> dict:
     """One (arm, seed): pretrain (unless 'random'), probe, fine-tune, test. One result row."""
-    method = parse_arm(arm, study.method)
+    pcfg, fcfg = arm_configs(study, arm, seed)
     row: dict = {"arm": arm, "seed": seed}
-    init = ""
-    if method is not None:
-        pcfg = pretrain_config(study, method, seed)
+    if pcfg is not None:
         p = pretrain(pcfg)
-        init = str(run_folder(pcfg, "pretrain"))
+        init = fcfg.init
         pr = frozen_probe(study, Path(init), seed)
         row.update(
             pretrain_run=init,
@@ -191,7 +129,6 @@ def run_arm(study: StudyConfig, arm: str, seed: int) -> dict:
             probe_top1=pr["test_top1"],
             probe_train_top1=pr.get("train_top1"),
         )
-    fcfg = finetune_config(study, seed, init=init)
     f = finetune(fcfg)
     row.update(
         finetune_run=str(run_folder(fcfg, "finetune")),
@@ -207,9 +144,9 @@ def compare(study: StudyConfig, on_row=None) -> list[dict]:
     """Every (seed, arm), seeds in the outer loop so that partial results cover all arms.
     `on_row(rows)` is called after each, so tables are written as results come."""
     for arm in study.arms:
-        parse_arm(arm, study.method)  # every arm is valid before anything runs
+        arm_method(arm, study.method)  # every arm is valid before anything runs
     rows = []
-    pretrained = any(parse_arm(a, study.method) is not None for a in study.arms)
+    pretrained = any(arm_method(a, study.method) is not None for a in study.arms)
     for seed in study.seeds:
         if pretrained:  # the floor of the frozen probe, per seed (sanity property 1)
             rows.append(
@@ -225,8 +162,8 @@ def compare(study: StudyConfig, on_row=None) -> list[dict]:
 def prepare_data(study: StudyConfig) -> StudyConfig:
     """Generate the SynthBias analogue the study uses; the study with data.root set."""
     folders = generate(
-        Path(study.synth_root) / study.synth_preset,
-        preset=study.synth_preset,
+        Path(study.synth_root) / study.synth_size,
+        preset=study.synth_size,
         seed=0,
         analogues=("ucf101like",),
         writer=study.synth_writer,

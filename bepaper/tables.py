@@ -28,44 +28,73 @@ class Cell:
     backbone: str  # as the paper prints it
     pretrain: str  # as the paper prints it
 
+    @property
+    def key(self) -> str:
+        """The row's name: its config's stem ('moco_be_i3d_k400'), or 'reference:random'."""
+        return self.config if self.config.startswith("reference:") else Path(self.config).stem
 
-TABLE1 = (
-    Cell("table1/rotnet_c3d_k400.yaml", "3D RotNet", "C3D", "K400"),
-    Cell("table1/rotnet_be_c3d_k400.yaml", "3D RotNet + BE", "C3D", "K400"),
-    Cell("table1/puzzle_c3d_ucf101.yaml", "ST Puzzles", "C3D", "UCF101"),
-    Cell("table1/puzzle_be_c3d_ucf101.yaml", "ST Puzzles + BE", "C3D", "UCF101"),
-    Cell("table1/vcop_c3d_ucf101.yaml", "Clip Order", "C3D", "UCF101"),
-    Cell("table1/vcop_be_c3d_ucf101.yaml", "Clip Order + BE", "C3D", "UCF101"),
-    Cell("table1/moco_c3d_ucf101.yaml", "MoCo", "C3D", "UCF101"),
-    Cell("table1/moco_be_c3d_ucf101.yaml", "MoCo + BE", "C3D", "UCF101"),
-    Cell("table1/moco_i3d_k400.yaml", "MoCo", "I3D", "K400"),
-    Cell("table1/moco_be_i3d_k400.yaml", "MoCo + BE", "I3D", "K400"),
-    Cell("table1/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
-    Cell("table1/moco_be_r3d34_ucf101.yaml", "MoCo + BE", "R3D", "UCF101"),
-    Cell("table1/moco_be_r3d34_k400.yaml", "MoCo + BE", "R3D", "K400"),
+
+class Rows(tuple):
+    """A table's rows in the paper's order, looked up by key (`TABLE1["moco_be_i3d_k400"]`),
+    never by position: reordering a table cannot change what a figure compares."""
+
+    def __getitem__(self, key):
+        if not isinstance(key, str):
+            raise TypeError(f"rows are looked up by key, not by position; keys: {self.keys()}")
+        for cell in self:
+            if cell.key == key:
+                return cell
+        raise KeyError(f"no row '{key}'; rows: {self.keys()}")
+
+    def keys(self) -> list[str]:
+        return [c.key for c in tuple.__iter__(self)]
+
+
+TABLE1 = Rows(
+    (
+        Cell("table1/rotnet_c3d_k400.yaml", "3D RotNet", "C3D", "K400"),
+        Cell("table1/rotnet_be_c3d_k400.yaml", "3D RotNet + BE", "C3D", "K400"),
+        Cell("table1/puzzle_c3d_ucf101.yaml", "ST Puzzles", "C3D", "UCF101"),
+        Cell("table1/puzzle_be_c3d_ucf101.yaml", "ST Puzzles + BE", "C3D", "UCF101"),
+        Cell("table1/vcop_c3d_ucf101.yaml", "Clip Order", "C3D", "UCF101"),
+        Cell("table1/vcop_be_c3d_ucf101.yaml", "Clip Order + BE", "C3D", "UCF101"),
+        Cell("table1/moco_c3d_ucf101.yaml", "MoCo", "C3D", "UCF101"),
+        Cell("table1/moco_be_c3d_ucf101.yaml", "MoCo + BE", "C3D", "UCF101"),
+        Cell("table1/moco_i3d_k400.yaml", "MoCo", "I3D", "K400"),
+        Cell("table1/moco_be_i3d_k400.yaml", "MoCo + BE", "I3D", "K400"),
+        Cell("table1/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
+        Cell("table1/moco_be_r3d34_ucf101.yaml", "MoCo + BE", "R3D", "UCF101"),
+        Cell("table1/moco_be_r3d34_k400.yaml", "MoCo + BE", "R3D", "K400"),
+    )
 )
-TABLE2 = (
-    Cell("table2/moco_be_i3d_diving48.yaml", "MoCo + BE", "I3D", "Diving48"),
-    Cell("table2/moco_be_r3d18_ucf101.yaml", "MoCo + BE", "R3D-18", "UCF101"),
-    Cell("table2/moco_i3d_ucf101.yaml", "MoCo", "I3D", "UCF101"),
-    Cell("table2/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
-    Cell("table2/moco_i3d_k400.yaml", "MoCo", "I3D", "K400"),
-    Cell("table2/moco_be_i3d_k400.yaml", "MoCo + BE", "I3D", "K400"),
+TABLE2 = Rows(
+    (
+        Cell("table2/moco_be_i3d_diving48.yaml", "MoCo + BE", "I3D", "Diving48"),
+        Cell("table2/moco_be_r3d18_ucf101.yaml", "MoCo + BE", "R3D-18", "UCF101"),
+        Cell("table2/moco_i3d_ucf101.yaml", "MoCo", "I3D", "UCF101"),
+        Cell("table2/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
+        Cell("table2/moco_i3d_k400.yaml", "MoCo", "I3D", "K400"),
+        Cell("table2/moco_be_i3d_k400.yaml", "MoCo + BE", "I3D", "K400"),
+    )
 )
-TABLE3 = (
-    Cell("table1/moco_c3d_ucf101.yaml", "MoCo", "C3D", "UCF101"),
-    Cell("table1/moco_be_c3d_ucf101.yaml", "MoCo + BE", "C3D", "UCF101"),
-    Cell("table1/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
-    Cell("table2/moco_be_r3d18_ucf101.yaml", "MoCo + BE", "R3D", "UCF101"),
+TABLE3 = Rows(
+    (
+        Cell("table1/moco_c3d_ucf101.yaml", "MoCo", "C3D", "UCF101"),
+        Cell("table1/moco_be_c3d_ucf101.yaml", "MoCo + BE", "C3D", "UCF101"),
+        Cell("table1/moco_be_i3d_ucf101.yaml", "MoCo + BE", "I3D", "UCF101"),
+        Cell("table2/moco_be_r3d18_ucf101.yaml", "MoCo + BE", "R3D", "UCF101"),
+    )
 )
-TABLE4 = (
-    Cell("table4/baseline.yaml", "baseline", "I3D", "UCF101"),
-    Cell("table4/gaussian_noise.yaml", "Gaussian Noise", "I3D", "UCF101"),
-    Cell("table4/video_mixup.yaml", "Video Mixup", "I3D", "UCF101"),
-    Cell("table4/video_cutmix.yaml", "Video CutMix", "I3D", "UCF101"),
-    Cell("table4/inter_video_frame.yaml", "Inter-Video Frame", "I3D", "UCF101"),
-    Cell("table4/intra_video_frame.yaml", "Intra-Video Frame", "I3D", "UCF101"),
-    Cell("table4/fame.yaml", "FAME (not in the paper)", "I3D", "UCF101"),
+TABLE4 = Rows(
+    (
+        Cell("table4/baseline.yaml", "baseline", "I3D", "UCF101"),
+        Cell("table4/gaussian_noise.yaml", "Gaussian Noise", "I3D", "UCF101"),
+        Cell("table4/video_mixup.yaml", "Video Mixup", "I3D", "UCF101"),
+        Cell("table4/video_cutmix.yaml", "Video CutMix", "I3D", "UCF101"),
+        Cell("table4/inter_video_frame.yaml", "Inter-Video Frame", "I3D", "UCF101"),
+        Cell("table4/intra_video_frame.yaml", "Intra-Video Frame", "I3D", "UCF101"),
+        Cell("table4/fame.yaml", "FAME (not in the paper)", "I3D", "UCF101"),
+    )
 )
 
 
@@ -264,10 +293,25 @@ REFERENCES = {
         Cell("reference:supervised", "I3D", "I3D", "K400"),
     ),
 }
+
+
 # (without BE, with BE) pairs whose difference is BE's effect
-TABLE1_PAIRS = tuple(zip(TABLE1[0:8:2], TABLE1[1:8:2], strict=True)) + ((TABLE1[8], TABLE1[9]),)
-TABLE2_PAIRS = ((TABLE2[2], TABLE2[3]), (TABLE2[4], TABLE2[5]))
-TABLE4_PAIRS = tuple((TABLE4[0], c) for c in TABLE4[1:])
+def _pairs(rows: Rows, *keys: tuple[str, str]) -> tuple[tuple[Cell, Cell], ...]:
+    return tuple((rows[a], rows[b]) for a, b in keys)
+
+
+TABLE1_PAIRS = _pairs(
+    TABLE1,
+    ("rotnet_c3d_k400", "rotnet_be_c3d_k400"),
+    ("puzzle_c3d_ucf101", "puzzle_be_c3d_ucf101"),
+    ("vcop_c3d_ucf101", "vcop_be_c3d_ucf101"),
+    ("moco_c3d_ucf101", "moco_be_c3d_ucf101"),
+    ("moco_i3d_k400", "moco_be_i3d_k400"),
+)
+TABLE2_PAIRS = _pairs(
+    TABLE2, ("moco_i3d_ucf101", "moco_be_i3d_ucf101"), ("moco_i3d_k400", "moco_be_i3d_k400")
+)
+TABLE4_PAIRS = _pairs(TABLE4, *(("baseline", c.key) for c in TABLE4 if c.key != "baseline"))
 NOTE_SYNTHETIC = (
     "SynthBias: UCF101 and Kinetics-400 → the UCF101-like analogue, HMDB51 → HMDB51-like, "
     "Diving48 → Diving48-like; every backbone → the BE question's backbone (R3D-18), so rows "

@@ -79,7 +79,7 @@ def _box_mask(boxes: np.ndarray, size: int) -> np.ndarray:
 
 
 def test_ground_truth_crop_holds_every_box(tiny: Path, crops: Path) -> None:
-    S, T = sb.PRESETS["tiny"]["ucf101like"].frame_size, sb.PRESETS["tiny"]["ucf101like"].num_frames
+    S, T = sb.SIZES["tiny"]["ucf101like"].frame_size, sb.SIZES["tiny"]["ucf101like"].num_frames
     record = json.loads((crops / "meta.json").read_text())["actor_crop"]
     meta = json.loads((tiny / "meta.json").read_text())
     assert sorted(record["videos"]) == sorted(v["file"] for v in meta["videos"])

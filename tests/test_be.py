@@ -226,7 +226,7 @@ def synthbias(tmp_path_factory) -> tuple[torch.Tensor, list[np.ndarray]]:
     from bepaper.data.synthbias import generate
 
     out = tmp_path_factory.mktemp("synthbias")
-    root = generate(out, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)
+    root = generate(out, size="tiny", analogues=("ucf101like",), workers=1, progress=False)
     return _videos(root["ucf101like"])
 
 

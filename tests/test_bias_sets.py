@@ -15,7 +15,7 @@ from bepaper.data.datasets import load_split
 from bepaper.data.splits import read_ucf101
 from bepaper.errors import ConfigError, DataError
 
-TINY = sb.PRESETS["tiny"]["ucf101like"]
+TINY = sb.SIZES["tiny"]["ucf101like"]
 PLAN = sb.plan_videos(TINY, 0, "ucf101like")
 TEST = [v for v in PLAN if v["split2"] == "test"]
 # every unbiased test video, and a square actor (none of them has one): all 6 shapes
@@ -84,7 +84,7 @@ def test_new_background_keeps_the_actor(v: dict) -> None:
 def test_new_background_families_cycle_over_the_unused_ones() -> None:
     used = {sb.new_background_family(TINY, v) for v in TEST}
     assert used == set(sb.FAMILIES[TINY.families :])  # 8 videos over 6 unused families
-    ten = sb.with_overrides(sb.PRESETS["default"]["ucf101like"], num_classes=10)
+    ten = sb.with_overrides(sb.SIZES["default"]["ucf101like"], num_classes=10)
     for v in sb.plan_videos(ten, 0, "ucf101like")[:50]:  # no unused family: another one
         f = sb.new_background_family(ten, v)
         assert f != v["family"] and f != sb.FAMILIES[v["label"] - 1]

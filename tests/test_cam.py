@@ -179,7 +179,7 @@ def _synthbias(tmp_path):
     from bepaper.data.synthbias import generate
     from bepaper.video import open_video
 
-    folder = generate(tmp_path, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)
+    folder = generate(tmp_path, size="tiny", analogues=("ucf101like",), workers=1, progress=False)
     folder = folder["ucf101like"]
     clips, boxes = [], []
     for v in json.loads((folder / "meta.json").read_text())["videos"][:8]:

@@ -59,7 +59,7 @@ def assert_one_line_error(proc: subprocess.Popen, *fragments: str) -> str:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synthbias")
-    return generate(out, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)[
+    return generate(out, size="tiny", analogues=("ucf101like",), workers=1, progress=False)[
         "ucf101like"
     ]
 

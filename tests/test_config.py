@@ -189,4 +189,4 @@ def test_every_paper_cell_and_preset_is_valid():
         p = Preset.load(name)
         for f in cells:
             c = p.pretrain_config(f)
-            assert c.data.dataset == "synthbias" and c.model.backbone == p.backbone["backbone"]
+            assert c.data.dataset == "synthbias" and c.model == p.study.model

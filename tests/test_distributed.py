@@ -39,7 +39,7 @@ def tiny(data, out, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("d")
-    return generate(root, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)[
+    return generate(root, size="tiny", analogues=("ucf101like",), workers=1, progress=False)[
         "ucf101like"
     ]
 

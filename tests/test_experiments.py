@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bepaper.config import FinetuneConfig, PretrainConfig, build_config, result_dict
+from bepaper.config import FinetuneConfig, PretrainConfig, build_config, result_dict, to_dict
 from bepaper.experiments import Preset, command_line
 
 SPLITS = Path(__file__).resolve().parents[1].parent / "shared" / "splits"
@@ -44,16 +44,99 @@ def test_missing_runs_become_commands_that_make_exactly_them(paper):
     assert "2 runs are missing" in paper.report_missing()
 
 
-def test_the_synthetic_preset_shares_the_be_questions_runs():
-    """Table 1's MoCo + BE cell at preset synthetic is the study's moco+hn+be arm."""
+ARMS = [
+    "random", "moco", "moco+hn", "moco+be", "moco+hn+be", "moco+hn+be+fame",
+    "moco+hn+be+video_mixup", "vcop", "vcop+be", "rotnet+be", "puzzle",
+]  # fmt: skip
+
+
+def _cell(tmp_path, arm: str) -> Path:
+    """A notebook's paper cell for `arm`, written as the paper's configs are."""
+    name, *switches = arm.split("+")
+    method = {"name": name, "be": "be" in switches}
+    if name == "moco":
+        method["hard_negatives"] = "hn" in switches
+    rest = [s for s in switches if s not in ("hn", "be")]
+    if rest:
+        method["distraction"] = rest[0]
+    flow = ", ".join(f"{k}: {str(v).lower()}" for k, v in method.items())
+    path = tmp_path / f"{arm.replace('+', '_')}.yaml"
+    path.write_text(
+        "data: {dataset: ucf101, root: /data/UCF-101, num_frames: 16, stride: 4}\n"
+        f"model: {{backbone: c3d}}\nmethod: {{{flow}}}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_notebook_and_the_study_name_the_same_runs_for_every_arm(tmp_path, seed):
+    """The synthetic preset (notebooks) and `bepaper study` build each arm's runs through the
+    one route (bepaper.protocol): same pretraining folder, same fine-tuning config."""
     import dataclasses
 
-    from bepaper.config import StudyConfig
-    from bepaper.study import parse_arm, pretrain_config
+    from bepaper.identity import run_folder
+    from bepaper.protocol import method_arm
+    from bepaper.study import arm_configs
 
-    p = Preset.load("synthetic")
-    cell = p.pretrain_config("configs/paper/table1/moco_be_c3d_ucf101.yaml", seed=2)
-    study = build_config(StudyConfig, ["configs/synthbias_cpu.yaml"])
-    study = dataclasses.replace(study, data=dataclasses.replace(study.data, root=cell.data.root))
-    arm = pretrain_config(study, parse_arm("moco+hn+be", study.method), 2)
-    assert result_dict(arm) == result_dict(cell)
+    p = Preset.load("synthetic", runs=str(tmp_path / "runs"))
+    root = p.data_settings("ucf101")["root"]
+    study = dataclasses.replace(p.study, data=dataclasses.replace(p.study.data, root=root))
+    arms = list(dict.fromkeys([*study.arms, *ARMS]))
+    folders = set()
+    for arm in arms:
+        want_p, want_f = arm_configs(study, arm, seed)
+        if arm == "random":
+            got_f = p.finetune_config("ucf101", init="", seed=seed)
+        else:
+            got_p = p.pretrain_config(_cell(tmp_path, arm), seed)
+            assert method_arm(got_p.method) == arm
+            folder = run_folder(got_p, "pretrain")
+            assert folder == run_folder(want_p, "pretrain"), arm
+            folders.add(folder)
+            got_f = p.finetune_config("ucf101", init=folder, like=got_p, seed=seed)
+        # the same config, so the same folder once the pretraining run exists
+        assert to_dict(got_f) == to_dict(want_f), arm
+    assert len(folders) == len(arms) - 1  # and every arm is a run of its own
+
+
+def test_every_paper_cell_is_an_arm_of_the_study(tmp_path):
+    """Each pretraining cell of the paper maps to an arm, and at the synthetic preset it is
+    the study's run of that arm."""
+    import dataclasses
+
+    from bepaper.identity import run_folder
+    from bepaper.protocol import method_arm
+    from bepaper.study import arm_configs
+
+    p = Preset.load("synthetic", runs=str(tmp_path / "runs"))
+    cells = sorted(
+        (Path(__file__).resolve().parents[1] / "configs" / "paper").glob("table*/*.yaml")
+    )
+    assert len(cells) >= 20
+    for cell in cells:
+        got = p.pretrain_config(cell, seed=1)
+        arm = method_arm(build_config(PretrainConfig, [cell]).method)
+        data = dataclasses.replace(p.study.data, root=got.data.root)
+        want, _ = arm_configs(dataclasses.replace(p.study, data=data), arm, 1)
+        assert run_folder(got, "pretrain") == run_folder(want, "pretrain"), cell
+
+
+def test_rows_are_looked_up_by_key_and_each_pair_differs_only_in_be():
+    """A (without BE, with BE) pair compares two cells of the same backbone and pretraining
+    data whose methods differ in BE only (or in the distraction, Table 4)."""
+    from bepaper import tables
+
+    with pytest.raises(TypeError, match="by key"):
+        tables.TABLE1[0]
+    with pytest.raises(KeyError, match="no row 'nope'"):
+        tables.TABLE1["nope"]
+    assert tables.TABLE1["moco_be_i3d_k400"].config == "table1/moco_be_i3d_k400.yaml"
+    paper = Path(__file__).resolve().parents[1] / "configs" / "paper"
+    pairs = (*tables.TABLE1_PAIRS, *tables.TABLE2_PAIRS, *tables.TABLE4_PAIRS)
+    assert len(pairs) == 5 + 2 + 6
+    for without, with_be in pairs:
+        a = build_config(PretrainConfig, [paper / without.config])
+        b = build_config(PretrainConfig, [paper / with_be.config])
+        assert (a.model.backbone, a.data.dataset) == (b.model.backbone, b.data.dataset)
+        assert a.method.name == b.method.name and not a.method.be and b.method.be
+        assert (without.backbone, without.pretrain) == (with_be.backbone, with_be.pretrain)

@@ -162,7 +162,7 @@ def test_bad_names_and_roots(tmp_path):
 
 
 def test_synthbias_analogue(tmp_path):
-    folder = generate(tmp_path, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)
+    folder = generate(tmp_path, size="tiny", analogues=("ucf101like",), workers=1, progress=False)
     found, how = find_split_dir("synthbias", folder["ucf101like"])
     assert found == folder["ucf101like"] / "splits" and "SynthBias" in how
 

@@ -26,7 +26,7 @@ def synth(tmp_path_factory):
     """SynthBias tiny ucf101like (32 x 32 px, 24 frames), plus a garbage .avi and an empty
     one listed beside the real videos. Returns (video_root, good items, bad items)."""
     out = tmp_path_factory.mktemp("synth")
-    folder = generate(out, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)
+    folder = generate(out, size="tiny", analogues=("ucf101like",), workers=1, progress=False)
     video_root, split_dir = dataset_paths(folder["ucf101like"])
     split = read_ucf101(split_dir, 1)
     cls = split.classes[0]

@@ -21,7 +21,7 @@ def clips(tmp_path_factory) -> list[torch.Tensor]:
     from bepaper.data.synthbias import generate
 
     out = tmp_path_factory.mktemp("synthbias")
-    root = generate(out, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)[
+    root = generate(out, size="tiny", analogues=("ucf101like",), workers=1, progress=False)[
         "ucf101like"
     ]
     result = []

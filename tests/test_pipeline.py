@@ -14,7 +14,7 @@ import time
 import pytest
 
 TINY = """
-synth_preset: tiny
+synth_size: tiny
 synth_root: {root}/data
 name: tiny
 seeds: [0, 1]

@@ -144,7 +144,7 @@ def add_broken_videos(folder: Path) -> tuple[set[str], set[str]]:
 def synth(tmp_path_factory) -> Path:
     """The tiny SynthBias ucf101like analogue: 12 training videos in split 1."""
     out = tmp_path_factory.mktemp("synthbias")
-    return generate(out, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)[
+    return generate(out, size="tiny", analogues=("ucf101like",), workers=1, progress=False)[
         "ucf101like"
     ]
 

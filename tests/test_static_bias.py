@@ -95,7 +95,7 @@ def test_same_test_set():
 def _generated_classes(tmp_path):
     from bepaper.data.synthbias import generate
 
-    folder = generate(tmp_path, preset="tiny", analogues=("ucf101like",), workers=1, progress=False)
+    folder = generate(tmp_path, size="tiny", analogues=("ucf101like",), workers=1, progress=False)
     folder = folder["ucf101like"]
     return folder, json.loads((folder / "meta.json").read_text())["classes"]
 

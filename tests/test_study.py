@@ -12,7 +12,7 @@ from bepaper.config import FinetuneConfig, MethodConfig, build_config
 from bepaper.data.synthbias import generate
 from bepaper.errors import BepaperError, ConfigError
 from bepaper.identity import run_folder, run_identity
-from bepaper.study import parse_arm
+from bepaper.protocol import arm_method, method_arm
 from bepaper.train import finetune
 
 TINY = [
@@ -100,16 +100,16 @@ def test_identity_is_written_and_names_data_by_content(root, tmp_path):
     ],
 )
 def test_arms(arm, name, be, hn):
-    m = parse_arm(arm, MethodConfig())
+    m = arm_method(arm, MethodConfig())
     assert (m.name, m.be, m.options.hard_negatives) == (name, be, hn)
 
 
 def test_bad_arms_are_clear_errors():
-    assert parse_arm("random", MethodConfig()) is None
+    assert arm_method("random", MethodConfig()) is None
     with pytest.raises(ConfigError, match="unknown switch"):
-        parse_arm("moco+xx", MethodConfig())
+        arm_method("moco+xx", MethodConfig())
     with pytest.raises(ConfigError, match="unknown method 'simclr'"):
-        parse_arm("simclr+be", MethodConfig())
+        arm_method("simclr+be", MethodConfig())
 
 
 def test_collect_gives_every_finished_run_as_a_row(root, tmp_path):

@@ -15,7 +15,7 @@ from bepaper.data import synthbias as sb
 from bepaper.data.splits import read_ucf101
 from bepaper.errors import ConfigError, DataError
 
-TINY = sb.PRESETS["tiny"]["ucf101like"]
+TINY = sb.SIZES["tiny"]["ucf101like"]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_generate_writes_decodable_videos_and_boxes(tiny: dict[str, Path]) -> No
 
     assert set(tiny) == set(sb.ANALOGUES)
     for analogue, folder in tiny.items():
-        cfg = sb.PRESETS["tiny"][analogue]
+        cfg = sb.SIZES["tiny"][analogue]
         meta = _meta(folder)
         assert len(meta["videos"]) == cfg.num_classes * sum(cfg.videos_per_class)
         videos, _ = sb.dataset_paths(folder)
@@ -78,7 +78,7 @@ def test_decoded_video_matches_render(tiny: dict[str, Path]) -> None:
 
 def test_split_files_official_format_and_counts(tiny: dict[str, Path]) -> None:
     for analogue, folder in tiny.items():
-        cfg = sb.PRESETS["tiny"][analogue]
+        cfg = sb.SIZES["tiny"][analogue]
         meta = _meta(folder)
         _, split_dir = sb.dataset_paths(folder)
         raw = (split_dir / "classInd.txt").read_bytes()
@@ -113,7 +113,7 @@ def test_same_seed_same_bytes_any_workers(tiny: dict[str, Path], tmp_path: Path)
 @pytest.mark.parametrize("bias", [0.3, 0.65, 0.8])
 def test_biased_parts_follow_configured_bias(bias: float) -> None:
     cfg = replace(
-        sb.PRESETS["default"]["ucf101like"], bias=bias, videos_per_class=(120, 30, 60, 60)
+        sb.SIZES["default"]["ucf101like"], bias=bias, videos_per_class=(120, 30, 60, 60)
     )
     videos = sb.plan_videos(cfg, seed=3, analogue="ucf101like")  # metadata only
     biased = [v for v in videos if v["biased"]]
@@ -132,7 +132,7 @@ def test_biased_parts_follow_configured_bias(bias: float) -> None:
 
 
 def test_unbiased_parts_family_independent_of_class() -> None:
-    cfg = replace(sb.PRESETS["default"]["ucf101like"], videos_per_class=(30, 6, 36, 36))
+    cfg = replace(sb.SIZES["default"]["ucf101like"], videos_per_class=(30, 6, 36, 36))
     videos = sb.plan_videos(cfg, seed=0, analogue="ucf101like")
     unbiased = [v for v in videos if not v["biased"]]
     table = np.zeros((cfg.num_classes, cfg.families), int)
@@ -141,10 +141,10 @@ def test_unbiased_parts_family_independent_of_class() -> None:
     assert (table == table[0, 0]).all()  # balanced: every class sees every family equally
     assert abs(np.mean([v["own_family"] for v in unbiased]) - 1 / cfg.families) < 1e-9
     # the diving48like analogue is unbiased in both splits
-    dive = sb.plan_videos(sb.PRESETS["default"]["diving48like"], 0, "diving48like")
+    dive = sb.plan_videos(sb.SIZES["default"]["diving48like"], 0, "diving48like")
     assert not any(v["biased"] for v in dive)
     own = np.mean([v["own_family"] for v in dive if v["split1"]])
-    assert abs(own - 1 / sb.PRESETS["default"]["diving48like"].families) < 0.05
+    assert abs(own - 1 / sb.SIZES["default"]["diving48like"].families) < 0.05
 
 
 def test_tiny_meta_bias_and_independence(tiny: dict[str, Path]) -> None:
@@ -164,7 +164,7 @@ def test_tiny_meta_bias_and_independence(tiny: dict[str, Path]) -> None:
 
 
 def test_actor_look_independent_of_class() -> None:
-    cfg = replace(sb.PRESETS["default"]["ucf101like"], videos_per_class=(100, 1, 1, 1))
+    cfg = replace(sb.SIZES["default"]["ucf101like"], videos_per_class=(100, 1, 1, 1))
     videos = sb.plan_videos(cfg, seed=0, analogue="ucf101like")
     sizes = []
     for name in cfg.classes:
@@ -203,7 +203,7 @@ def test_camera_moves_the_background() -> None:
 
 def test_boxes_inside_frame_track_the_actor_and_move(tiny: dict[str, Path]) -> None:
     for analogue, folder in tiny.items():
-        cfg = sb.PRESETS["tiny"][analogue]
+        cfg = sb.SIZES["tiny"][analogue]
         s = cfg.frame_size
         for v in _meta(folder)["videos"]:
             b = np.load(folder / "boxes" / (v["file"][:-4] + ".npy")).astype(int)
@@ -220,7 +220,7 @@ def test_boxes_inside_frame_track_the_actor_and_move(tiny: dict[str, Path]) -> N
 
 
 def test_classes_are_motions_of_their_analogue() -> None:
-    sets = {a: set(sb.PRESETS["study"][a].classes) for a in sb.ANALOGUES}
+    sets = {a: set(sb.SIZES["study"][a].classes) for a in sb.ANALOGUES}
     assert not sets["ucf101like"] & sets["hmdb51like"]  # transfer to different classes
     assert all(name.startswith("Dive") for name in sets["diving48like"])
     for names in sets.values():
@@ -273,7 +273,7 @@ def test_opencv_writer(tmp_path: Path) -> None:
 
 
 def test_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown SynthBias preset 'x'; choose from \["):
+    with pytest.raises(ConfigError, match=r"unknown SynthBias size 'x'; choose from \["):
         sb.generate(tmp_path, "x")
     with pytest.raises(ConfigError, match="analogue"):
         sb.generate(tmp_path, "tiny", analogues=("kinetics",))
@@ -291,7 +291,7 @@ def test_errors(tmp_path: Path) -> None:
 
 
 def test_preset_sizes() -> None:
-    d = sb.PRESETS["default"]["ucf101like"]
+    d = sb.SIZES["default"]["ucf101like"]
     assert (d.num_classes, d.videos_per_class, d.frame_size, d.num_frames) == (
         6,
         (60, 12, 40, 12),
@@ -299,9 +299,9 @@ def test_preset_sizes() -> None:
         40,
     )
     assert (d.bias, d.bias_spread) == (0.65, 0.2)
-    t = sb.PRESETS["tiny"]["ucf101like"]
+    t = sb.SIZES["tiny"]["ucf101like"]
     assert (t.num_classes, sum(t.videos_per_class), t.frame_size, t.num_frames) == (4, 8, 32, 24)
-    for preset in sb.PRESETS.values():
+    for preset in sb.SIZES.values():
         assert set(preset) == set(sb.ANALOGUES)
         assert not preset["diving48like"].split1_biased
         for cfg in preset.values():

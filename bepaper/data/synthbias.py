@@ -13,7 +13,7 @@ One analogue folder `<out>/<analogue>/` holds:
     videos/<Class>/v_<Class>_gXX_cYY.avi   MPEG-4 Part 2, yuv420p, in AVI (like UCF101's xvid)
     boxes/<Class>/v_<Class>_gXX_cYY.npy    int16 (T, 4): actor box x0, y0, x1, y1 per frame
     splits/classInd.txt, trainlist0K.txt, testlist0K.txt   official UCF101 formats (CRLF)
-    meta.json                              preset, seed, config, and one record per video
+    meta.json                              size, seed, config, and one record per video
 
 Split 1 = biased train / biased test; split 2 = unbiased probe-train / unbiased test.
 For diving48like (`split1_biased=False`) both splits are unbiased.
@@ -59,7 +59,7 @@ DECORD_BAD_SIZES = (16, 24, 48, 72)
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """One SynthBias analogue. Every default is the documented choice; presets override."""
+    """One SynthBias analogue. Every default is the documented choice; sizes override."""
 
     # Number of classes (motion patterns).
     num_classes: int
@@ -332,7 +332,7 @@ FAMILIES = (
 # ---------------------------------------------------------------------------------------
 
 
-def _presets() -> dict[str, dict[str, SynthConfig]]:
+def _sizes() -> dict[str, dict[str, SynthConfig]]:
     def analogues(size: dict, ucf: tuple, hmdb: tuple, dive: tuple) -> dict[str, SynthConfig]:
         """Each tuple: (num_classes, videos_per_class)."""
         return {
@@ -365,7 +365,7 @@ def _presets() -> dict[str, dict[str, SynthConfig]]:
     }
 
 
-PRESETS: dict[str, dict[str, SynthConfig]] = _presets()
+SIZES: dict[str, dict[str, SynthConfig]] = _sizes()
 
 
 def check_config(cfg: SynthConfig) -> None:
@@ -946,14 +946,14 @@ def _config_json(cfg: SynthConfig) -> dict:
     return json.loads(json.dumps(asdict(cfg)))
 
 
-def _existing_matches(folder: Path, preset: str, seed: int, cfg: SynthConfig) -> bool:
+def _existing_matches(folder: Path, size: str, seed: int, cfg: SynthConfig) -> bool:
     try:
         meta = json.loads((folder / "meta.json").read_text())
     except (OSError, ValueError):
         return False
     return (
         meta.get("format_version") == FORMAT_VERSION
-        and meta.get("preset") == preset
+        and meta.get("size") == size
         and meta.get("seed") == seed
         and meta.get("config") == _config_json(cfg)
     )
@@ -976,21 +976,21 @@ def generate_analogue(
     analogue: str,
     cfg: SynthConfig,
     seed: int = 0,
-    preset: str = "custom",
+    size: str = "custom",
     workers: int = 2,
     writer: str = "pyav",
     progress: bool = True,
 ) -> Path:
     """Generate one analogue folder `<out>/<analogue>` from `cfg`; skip it if it already
-    holds the same preset, seed and config. Written in a temp folder, then renamed."""
+    holds the same size, seed and config. Written in a temp folder, then renamed."""
     check_config(cfg)
     if writer not in WRITERS:
         raise ConfigError(f"unknown SynthBias writer '{writer}'; choose from {list(WRITERS)}")
     out = Path(out)
     final = out / analogue
-    if _existing_matches(final, preset, seed, cfg):
+    if _existing_matches(final, size, seed, cfg):
         if progress:
-            print(f"{analogue}: up to date ({preset}, seed {seed}) in {final}")
+            print(f"{analogue}: up to date ({size}, seed {seed}) in {final}")
         return final
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(out, analogue)
@@ -1008,7 +1008,7 @@ def generate_analogue(
         meta = {
             "format_version": FORMAT_VERSION,
             "analogue": analogue,
-            "preset": preset,
+            "size": size,
             "seed": seed,
             "writer": writer,
             "config": _config_json(cfg),
@@ -1060,28 +1060,28 @@ def run_jobs(fn: Callable, jobs: list[tuple], workers: int, progress: bool, desc
 
 def generate(
     out: Path,
-    preset: str = "default",
+    size: str = "default",
     seed: int = 0,
     analogues: Iterable[str] = ANALOGUES,
     workers: int = 2,
     writer: str = "pyav",
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Generate the analogues of a preset under `out`: {analogue: its folder}.
+    """Generate the analogues of a size under `out`: {analogue: its folder}.
 
-    Idempotent: an analogue folder already generated with the same preset, seed and config
+    Idempotent: an analogue folder already generated with the same size, seed and config
     is kept as it is. Deterministic: the same seed gives byte-identical files (per writer
     and library versions), whatever the number of workers.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown SynthBias preset '{preset}'; choose from {sorted(PRESETS)}")
+    if size not in SIZES:
+        raise ConfigError(f"unknown SynthBias size '{size}'; choose from {sorted(SIZES)}")
     analogues = (analogues,) if isinstance(analogues, str) else tuple(analogues)
     for name in analogues:
-        if name not in PRESETS[preset]:
+        if name not in SIZES[size]:
             raise ConfigError(f"unknown SynthBias analogue '{name}'; choose from {list(ANALOGUES)}")
     return {
         name: generate_analogue(
-            Path(out), name, PRESETS[preset][name], seed, preset, workers, writer, progress
+            Path(out), name, SIZES[size][name], seed, size, workers, writer, progress
         )
         for name in analogues
     }
