@@ -163,7 +163,7 @@ def prepare_data(study: StudyConfig) -> StudyConfig:
     """Generate the SynthBias analogue the study uses; the study with data.root set."""
     folders = generate(
         Path(study.synth_root) / study.synth_size,
-        preset=study.synth_size,
+        size=study.synth_size,
         seed=0,
         analogues=("ucf101like",),
         writer=study.synth_writer,

@@ -200,7 +200,10 @@ def hard_table(columns=("UCF101", "HMDB51"), n=10):
     """10 rows with long names, values at 0 and 100 (with a wide CI at 100), rows the
     paper does not have (NaN paper values), one row with one seed."""
     cells = [tables.Cell(f"x/{i}.yaml", f"{LONG} {i} + BE", "I3D", "K400") for i in range(n - 2)]
-    cells += [tables.TABLE1["moco_be_i3d_k400"], tables.Cell("reference:random", "Random Init", "I3D", "none")]
+    cells += [
+        tables.TABLE1["moco_be_i3d_k400"],
+        tables.Cell("reference:random", "Random Init", "I3D", "none"),
+    ]
 
     def value(i, seed):
         return [0.0, 100.0][i % 2] if i < 4 else (100.0 - 6 * seed if i == 4 else 50.0 + seed)

@@ -21,8 +21,12 @@ from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18, s3d
 
 from bepaper.errors import CheckpointError
 from bepaper.models import build_backbone
-from bepaper.models.published import detect_published, from_published, published_weights
-from bepaper.models.published import OPEN_GATE_BIAS
+from bepaper.models.published import (
+    OPEN_GATE_BIAS,
+    detect_published,
+    from_published,
+    published_weights,
+)
 
 
 def _calibrate(model: nn.Module, run: Callable[[], object], seed: int) -> nn.Module:

@@ -12,7 +12,7 @@ from bepaper.config import FinetuneConfig, MethodConfig, build_config
 from bepaper.data.synthbias import generate
 from bepaper.errors import BepaperError, ConfigError
 from bepaper.identity import run_folder, run_identity
-from bepaper.protocol import arm_method, method_arm
+from bepaper.protocol import arm_method
 from bepaper.train import finetune
 
 TINY = [

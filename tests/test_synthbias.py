@@ -112,9 +112,7 @@ def test_same_seed_same_bytes_any_workers(tiny: dict[str, Path], tmp_path: Path)
 
 @pytest.mark.parametrize("bias", [0.3, 0.65, 0.8])
 def test_biased_parts_follow_configured_bias(bias: float) -> None:
-    cfg = replace(
-        sb.SIZES["default"]["ucf101like"], bias=bias, videos_per_class=(120, 30, 60, 60)
-    )
+    cfg = replace(sb.SIZES["default"]["ucf101like"], bias=bias, videos_per_class=(120, 30, 60, 60))
     videos = sb.plan_videos(cfg, seed=3, analogue="ucf101like")  # metadata only
     biased = [v for v in videos if v["biased"]]
     assert {v["part"] for v in biased} == {"biased_train", "biased_test"}

@@ -2,8 +2,9 @@
 
 Every backbone takes `width` (0 = the published width; otherwise the base channel count that
 every layer scales from), maps clips (B, 3, T, H, W) to the feature map before global pooling
-(B, C, T', H', W') and exposes `out_channels` (C). `bepaper.models.published` loads published weights
-(torchvision, piergiaj's I3D, the BE authors' I3D, MoCo checkpoints) onto them.
+(B, C, T', H', W') and exposes `out_channels` (C). `bepaper.models.published` loads
+published weights (torchvision, piergiaj's I3D, the BE authors' I3D, MoCo checkpoints) onto
+them.
 """
 
 from __future__ import annotations
