@@ -523,7 +523,8 @@ class StudyConfig:
         ["random", "moco", "moco+hn", "moco+be", "moco+hn+be"],
         "rows: 'random' (fine-tuned from random init) or a method with +hn / +be switches",
     )
-    sanity: bool = param(True, "run the SynthBias sanity checks (seed = seeds[0])")
+    ladder: bool = param(True, "climb the ladder's rungs 0-2 first (bepaper.ladder)")
+    ladder_seeds: list[int] = param([0, 1, 2, 3, 4], "seeds of the ladder's rungs 0-2", ge=0)
     name: str = param("synthbias", "stem of the files written to `figures`")
     figures: str = param("figures", "where tables, plots and result files go", execution=True)
     data: DataConfig = section(DataConfig, "the videos (dataset, root are set by the study)")
@@ -536,6 +537,8 @@ class StudyConfig:
         lambda: OptimConfig(epochs=45, lr=0.05), "fine-tuning optimisation"
     )
     labels_per_class: int = param(0, "labelled videos per class for fine-tuning (0 = all)", ge=0)
-    supervised: OptimConfig = section(lambda: OptimConfig(epochs=45, lr=0.05), "sanity nets")
+    supervised: OptimConfig = section(
+        lambda: OptimConfig(epochs=45, lr=0.05), "the ladder's nets trained from scratch on every label"
+    )
     eval: EvalConfig = section(lambda: EvalConfig(splits=[1, 2], probe_split=2), "tests and probe")
     run: RunConfig = section(RunConfig, "execution settings of every run (seed set per run)")

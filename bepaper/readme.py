@@ -7,7 +7,7 @@ the blocks that differ from what the files say (a test keeps them in step).
 Blocks:
   verdict     the BE question over 10 seeds: the plain sentence, then the table
   verdict3    what `make reproduce` measures (3 seeds) beside it
-  sanity      the three sanity properties of the protocol
+  ladder      the ladder's rungs 0-2 (bepaper.ladder): each check, its numbers, held or not
   tables      each paper table: the paper's number and ours, from figures/synthetic/*.csv
   timing      the measured time of `make reproduce`, per notebook
 """
@@ -69,7 +69,7 @@ def block_verdict(figures: Path = FIGURES) -> str:
 
 def _reading(s: dict) -> str:
     """How far the verdicts can be read, computed from the summary: how many tests crossed
-    α, how many false positives that many tests make by chance, which sanity properties
+    α, how many false positives that many tests make by chance, which rungs of the ladder
     failed."""
     tests = [
         t
@@ -78,17 +78,20 @@ def _reading(s: dict) -> str:
         if t
     ]
     hits = sum(t["perm_p"] < 0.05 for t in tests)
-    failed = [p["property"].split(".")[0] for p in s["properties"] if not p["pass"]]
+    holds = (s.get("ladder") or {}).get("holds") or {}
+    failed = [k for k, v in sorted(holds.items()) if not v]
     text = (
         f"**Reading.** {hits} of these {len(tests)} comparisons "
         f"{'crosses' if hits == 1 else 'cross'} p < 0.05; "
         f"{len(tests)} tests at α = 0.05 make about {0.05 * len(tests):.1f} such crossings by "
         "chance alone."
     )
-    if failed:
+    if not holds:
+        text += " The ladder was not climbed with these runs, so nothing here is evidence."
+    elif failed:
         text += (
-            f" Sanity propert{'y' if len(failed) == 1 else 'ies'} {', '.join(failed)} of the "
-            "protocol did not hold, so none of this is evidence that BE helps or hurts: "
+            f" Rung{'' if len(failed) == 1 else 's'} {', '.join(failed)} of the ladder did not "
+            "hold, so none of this is evidence that BE helps or hurts: "
             "**BE's effect is not shown on SynthBias at this size.**"
         )
     elif hits == 0:
@@ -96,14 +99,20 @@ def _reading(s: dict) -> str:
     return text
 
 
-def block_sanity(figures: Path = FIGURES) -> str:
+def block_ladder(figures: Path = FIGURES) -> str:
     s = _load(figures / VERDICT)
     if s is None:
         return _missing(f"figures/{VERDICT}")
-    lines = ["| sanity property (fixed before any BE result) | measured | holds |", "|---|---|---|"]
-    for p in s["properties"]:
-        lines.append(f"| {p['property']} | {p['measured']} | {'yes' if p['pass'] else '**no**'} |")
-    return "\n".join(lines)
+    from bepaper.report import ladder_table
+
+    ladder = s.get("ladder") or {}
+    if not ladder.get("checks"):
+        return _missing(f"the ladder in figures/{VERDICT}")
+    head = (
+        f"Measured by `bepaper study` on {s['machine']}, seeds {ladder['seeds']}, points of "
+        f"top-1 (chance {100 * s['info']['chance']:.1f}%):"
+    )
+    return "\n".join([head, "", *ladder_table(ladder["checks"])])
 
 
 def block_verdict_table(figures: Path = FIGURES) -> str:
@@ -206,7 +215,7 @@ def block_timing(figures: Path = FIGURES, preset: str = "synthetic") -> str:
 
 BLOCKS = {
     "verdict": block_verdict,
-    "sanity": block_sanity,
+    "ladder": block_ladder,
     "verdict-table": block_verdict_table,
     "verdict3": block_verdict3,
     "tables": block_tables,

@@ -75,51 +75,22 @@ def summarize(rows: list[dict], escape_at: float) -> dict:
     return out
 
 
-def sanity_properties(sanity: dict, rows: list[dict], summary: dict, chance: float) -> list[dict]:
-    """The three properties of issue 10, each with its measured numbers and pass/fail."""
-    props = []
-    p = _paired(rows, "moco", "untrained", "probe_top1")
-    if p is not None:
-        props.append(
-            {
-                "property": "1. plain MoCo's frozen probe is above the untrained encoder's",
-                "measured": f"{p['diff']:+.1f} points, 95% CI [{p['low']:.1f}, {p['high']:.1f}]"
-                f" over {p['n']} seeds",
-                "pass": bool(p["n"] >= 2 and p["low"] > 0),
-            }
+def ladder_table(checks: list[dict]) -> list[str]:
+    """The ladder's checks as Markdown table lines (numbers in points of top-1)."""
+    lines = [
+        "| rung | check | asks | mean [95% CI] | min | seeds | holds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        ci = "—" if c["n"] < 2 else f"[{c['low']:.1f}, {c['high']:.1f}]"
+        lines.append(
+            f"| {c['rung']} | {c['check']} | {c['asks']} | {c['mean']:.1f} {ci} | "
+            f"{c['min']:.1f} | {c['n']} | {'yes' if c['holds'] else '**no**'} |"
         )
-    p = summary["paired"].get("moco vs random", {}).get("biased_top1")
-    if p is not None:
-        props.append(
-            {
-                "property": "2. fine-tuning from MoCo beats random init on the biased test",
-                "measured": f"{p['diff']:+.1f} points, 95% CI [{p['low']:.1f}, {p['high']:.1f}]"
-                f" over {p['n']} seeds",
-                "pass": bool(p["n"] >= 2 and p["low"] > 0),
-            }
-        )
-    if sanity:
-        static_unb = sanity["static"].get("2")
-        sup_unb = sanity["supervised_unbiased"].get("2")
-        ok = (
-            static_unb is not None
-            and sup_unb is not None
-            and static_unb <= chance + 0.1
-            and sup_unb >= 2 * chance
-        )
-        props.append(
-            {
-                "property": "3. bias checks: static net at chance on the unbiased test "
-                "(≤ chance + 10 points); net trained without bias learns the motion (≥ 2× chance)",
-                "measured": f"static {_pct(static_unb)}%, without bias {_pct(sup_unb)}% "
-                f"(chance {100 * chance:.1f}%)",
-                "pass": bool(ok),
-            }
-        )
-    return props
+    return lines
 
 
-def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]:
+def write_study(study, ladder_rows: list[dict], rows: list[dict], info: dict) -> list[Path]:
     """Write the study's result files under `study.figures`; return their paths."""
     import pandas as pd
 
@@ -129,7 +100,9 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     chance = 1 / info["classes"]
     escape_at = max(0.35, 2 * chance)
     summary = summarize(rows, escape_at)
-    props = sanity_properties(sanity, rows, summary, chance)
+    from bepaper.ladder import rung_status, rungs
+
+    checks = rungs(ladder_rows, chance) if ladder_rows else []
     seeds = sorted({r["seed"] for r in rows})
     complete = info.get("complete", False)
 
@@ -146,8 +119,11 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
         "machine": machine(),
         "info": {**info, "seeds": seeds, "chance": chance, "escape_at": escape_at},
         "study": {"preset": study.synth_size, "arms": study.arms, "name": stem},
-        "sanity": sanity,
-        "properties": props,
+        "ladder": {
+            "seeds": sorted({r["seed"] for r in ladder_rows}),
+            "checks": checks,
+            "holds": {str(k): v for k, v in rung_status(checks).items()},
+        },
         "summary": summary,
         "verdicts": verdicts,
     }
@@ -170,8 +146,16 @@ def write_study(study, sanity: dict, rows: list[dict], info: dict) -> list[Path]
     atomic_write_text(csv_path, buf.getvalue())
     png = fig_dir / f"{stem}_plot.png"
     title = plot_title(study.synth_size, seeds, machine(), complete)
-    plot_study(rows, sanity, png, title, chance=100 * chance)
-    return [md, csv_path, runs_csv, summary_json, png]
+    plot_study(rows, png, title, chance=100 * chance)
+    written = [md, csv_path, runs_csv, summary_json, png]
+    if ladder_rows:
+        ladder_csv = fig_dir / f"{stem}_ladder.csv"
+        with atomic_path(ladder_csv) as tmp:
+            pd.DataFrame(ladder_rows).to_csv(tmp, index=False)
+        ladder_png = fig_dir / f"{stem}_ladder.png"
+        plot_ladder(ladder_rows, checks, ladder_png, title, chance=100 * chance)
+        written += [ladder_csv, ladder_png]
+    return written
 
 
 def render_table(result: dict) -> str:
@@ -186,31 +170,15 @@ def render_table(result: dict) -> str:
         f"CI over seeds (t-interval). {info['classes']} classes: chance is "
         f"{100 * info['chance']:.1f}%.",
         "",
-        "## Sanity properties (decided before any BE result)",
+        "## The ladder (rungs 0-2, fixed before any BE result; `bepaper.ladder`)",
         "",
-        "| property | measured | holds |",
-        "|---|---|---|",
     ]
-    for p in result["properties"]:
-        lines.append(f"| {p['property']} | {p['measured']} | {'yes' if p['pass'] else 'NO'} |")
-    sanity = result["sanity"]
-    if sanity:
-        lines += [
-            "",
-            "| sanity net (seed " + str(info["seeds"][0]) + ") | biased test | unbiased test "
-            "| motion probe |",
-            "|---|---|---|---|",
-        ]
-        st, sb, su = sanity["static"], sanity["supervised_biased"], sanity["supervised_unbiased"]
-        for name, res, probe in (
-            ("static-frame net (one frame repeated), all biased labels", st, None),
-            ("supervised from scratch, all biased labels", sb, sb.get("probe")),
-            ("supervised from scratch, unbiased probe-train", su, su.get("probe")),
-        ):
-            lines.append(
-                f"| {name} | {_pct(res.get('1'))} | {_pct(res.get('2'))} | {_pct(probe)} |"
-            )
-        lines.append(f"| untrained encoder | — | — | {_pct(sanity['untrained_probe'])} |")
+    ladder = result.get("ladder") or {}
+    if ladder.get("checks"):
+        lines += [f"Seeds {ladder['seeds']}; points of top-1.", ""]
+        lines += ladder_table(ladder["checks"])
+    else:
+        lines.append("Not climbed in this invocation (`ladder: false`).")
     lines += [
         "",
         "## Arms",
@@ -241,7 +209,7 @@ def render_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def study_figure(rows: list[dict], sanity: dict, title: str, chance: float):
+def study_figure(rows: list[dict], title: str, chance: float):
     """The BE question at a glance: per metric (groups) and arm (colours), every seed as a
     dot and the mean with its 95% t-interval over seeds (`stats.mean_ci`, as the tables) as
     an error bar; chance as a dotted line, and the untrained encoder's probe as a dashed one
@@ -282,12 +250,6 @@ def study_figure(rows: list[dict], sanity: dict, title: str, chance: float):
         if drawn:
             handles.append(Line2D([], [], color=colour, marker="o", mec="black", mew=0.6,
                                   ls="none", label=label(arm)))  # fmt: skip
-    per_seed_untrained = any(r["arm"] == "untrained" for r in rows)
-    if sanity and sanity.get("untrained_probe") is not None and not per_seed_untrained:
-        level = 100 * sanity["untrained_probe"]
-        ax.axhline(level, ls="--", c="grey", lw=1)
-        handles.append(Line2D([], [], ls="--", c="grey", lw=1, label="untrained encoder, probe"))
-        seen.append(level)
     ax.axhline(chance, ls=":", c="black", lw=1)
     handles.append(Line2D([], [], ls=":", c="black", lw=1, label=f"chance ({chance:.1f}%)"))
     handles.append(Line2D([], [], color="black", marker="|", markersize=9, ls="none",
@@ -307,9 +269,9 @@ def study_figure(rows: list[dict], sanity: dict, title: str, chance: float):
     return fig
 
 
-def plot_study(rows: list[dict], sanity: dict, path: Path, title: str, chance: float) -> None:
+def plot_study(rows: list[dict], path: Path, title: str, chance: float) -> None:
     """`study_figure` written to `path` (PNG) and beside it as PDF."""
-    fig = study_figure(rows, sanity, title, chance)
+    fig = study_figure(rows, title, chance)
     fig.savefig(path, dpi=120)
     fig.savefig(path.with_suffix(".pdf"))
 
@@ -339,5 +301,72 @@ def redraw_plot(folder: str | Path, stem: str) -> Path:
         result["study"]["preset"], info["seeds"], result["machine"], info.get("complete", True)
     )
     png = folder / f"{stem}_plot.png"
-    plot_study(rows, result.get("sanity") or {}, png, title, chance=100 * info["chance"])
+    plot_study(rows, png, title, chance=100 * info["chance"])
     return png
+
+
+# the ladder's runs, left to right, in reader words
+LADDER_ROLES = {
+    "learnable": "rung 0: from scratch,\nevery unbiased label",
+    "static": "rung 1: static-frame net,\nevery biased label",
+    "scratch": "rung 1: from scratch,\n10 biased labels/class",
+    "positive": "rung 2 +: motion init\n(rung-0 net), same labels",
+    "negative": "rung 2 −: scene init\n(static net), same labels",
+}
+
+
+def ladder_figure(ladder_rows: list[dict], checks: list[dict], title: str, chance: float):
+    """The controls at a glance: for each ladder run (groups), the biased and the unbiased
+    test (colours), every seed as a dot and the mean with its 95% t-interval; chance dotted.
+    The subtitle says which rungs hold. Values in `ladder_rows` are fractions; `chance` in %."""
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    from bepaper import figures
+    from bepaper.ladder import rung_status
+
+    roles = [r for r in LADDER_ROLES if any(x["role"] == r for x in ladder_rows)]
+    fig = figures.new_figure(11, 5.0)
+    ax = fig.subplots()
+    rng = np.random.default_rng(0)
+    tests = (("biased_top1", "biased test", "C1"), ("unbiased_top1", "unbiased test", "C0"))
+    counts = set()
+    for i, role in enumerate(roles):
+        for j, (key, _, colour) in enumerate(tests):
+            vals = [
+                100 * r[key] for r in ladder_rows if r["role"] == role and r.get(key) is not None
+            ]
+            if not vals:
+                continue
+            x = i + (j - 0.5) * 0.34
+            ax.scatter(x + rng.uniform(-0.05, 0.05, len(vals)), vals, s=12, color=colour,
+                       alpha=0.5, lw=0, zorder=2)  # fmt: skip
+            ci = mean_ci(vals)
+            ax.errorbar(x, ci["mean"], yerr=ci["half"] if ci["n"] >= 2 else None, fmt="o",
+                        color=colour, ms=7, capsize=4, mec="black", mew=0.6, zorder=3)  # fmt: skip
+            counts.add(ci["n"])
+    ax.axhline(chance, ls=":", c="black", lw=1)
+    ax.set_xticks(range(len(roles)), [LADDER_ROLES[r] for r in roles], fontsize=8)
+    ax.set_ylim(0, 104)
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(axis="y", color="#dddddd", lw=0.6)
+    ax.set_axisbelow(True)
+    handles = [Line2D([], [], color=c, marker="o", mec="black", mew=0.6, ls="none", label=t)
+               for _, t, c in tests]  # fmt: skip
+    handles.append(Line2D([], [], ls=":", c="black", lw=1, label=f"chance ({chance:.1f}%)"))
+    handles.append(Line2D([], [], color="black", marker="|", markersize=9, ls="none",
+                          label="dots: seeds; circle: mean;\n"
+                          + labels.errorbar_text(sorted(counts) or [1])))  # fmt: skip
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1),
+              frameon=False)  # fmt: skip
+    status = rung_status(checks)
+    held = "; ".join(f"rung {k} {'holds' if v else 'FAILS'}" for k, v in sorted(status.items()))
+    figures.set_suptitle(fig, f"The ladder: {held} — {title}")
+    return fig
+
+
+def plot_ladder(ladder_rows, checks, path: Path, title: str, chance: float) -> None:
+    """`ladder_figure` written to `path` (PNG) and beside it as PDF."""
+    fig = ladder_figure(ladder_rows, checks, title, chance)
+    fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".pdf"))

@@ -1,32 +1,25 @@
 """The BE question on SynthBias (`bepaper study`, `make reproduce`).
 
-    synth ─► sanity checks (seed = seeds[0]): static-frame net, supervised from scratch on
-             biased and on unbiased labels, the untrained encoder's motion probe
-          ─► for seed, arm:  pretrain on the biased training list (labels unused)
-                             ─► frozen motion probe (unbiased split)
-                             ─► fine-tune on `labels_per_class` labelled videos per class
-                             ─► 10-clip tests on the biased and the unbiased test lists
+    synth ─► the ladder, rungs 0-2 over `ladder_seeds` (bepaper.ladder): the benchmark is
+             learnable, its shortcut exists, and the instrument registers a good and a bad
+             init; decided before any BE result is looked at
+          ─► rung 3, for seed, arm: pretrain on the biased training list (labels unused)
+                                    ─► frozen motion probe (unbiased split)
+                                    ─► fine-tune on `labels_per_class` labelled videos per class
+                                    ─► tests on the biased and the unbiased test lists
              ('random' fine-tunes the same labelled videos from random initialisation)
-          ─► figures/<name>_runs.csv (one row per run), <name>_summary.json, tables, plot
+          ─► figures/<name>_runs.csv (one row per run), <name>_ladder.csv, <name>_summary.json,
+             tables, plots
 
-Every run is an automatically named run folder under `run.root`, keyed on the
-result-relevant config (`bepaper.identity.run_folder`): rerunning the study, or a notebook
+Every run config is built by `bepaper.protocol` and lives in an automatically named run
+folder under `run.root` (`bepaper.identity.run_folder`): rerunning the study, or a notebook
 asking for the same run, reuses what is finished and only runs what is missing.
-
-The three sanity properties the protocol must meet (issue 10), decided before any BE
-result is looked at:
-  1. plain MoCo's frozen probe is above the untrained encoder's, beyond the seed spread;
-  2. fine-tuning from plain-MoCo weights beats random init on the biased test, in the
-     low-label regime used here;
-  3. the bias checks: the static-frame net is at chance on the unbiased test, and a net
-     trained without bias learns the motion.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -39,28 +32,11 @@ from bepaper.data.synthbias import generate
 from bepaper.distributed import resolve_device
 from bepaper.evaluate import probe
 from bepaper.identity import identity_key, run_folder, run_identity
+from bepaper.ladder import climb
 from bepaper.models import build_backbone
 from bepaper.protocol import arm_method, finetune_config, pretrain_config
 from bepaper.runs import atomic_write_json
 from bepaper.train import finetune, pretrain
-
-
-def sanity_checks(study: StudyConfig) -> dict:
-    """Property 3: the SynthBias construction checks (all labels, seed = seeds[0])."""
-    seed = study.seeds[0]
-    sup = study.supervised
-    out: dict = {}
-    r = finetune(finetune_config(study, seed, static=True, per_class=0, optim=sup))
-    out["static"] = r["test_top1"]
-    r = finetune(finetune_config(study, seed, per_class=0, optim=sup, probe=True))
-    out["supervised_biased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
-    # Trained without bias on the smaller probe-train list, for as many steps as the net above.
-    n_biased = len(load_split(study.data, 1)[1].train)
-    n_unbiased = len(load_split(study.data, 2)[1].train)
-    matched = dataclasses.replace(sup, epochs=math.ceil(sup.epochs * n_biased / n_unbiased))
-    r = finetune(finetune_config(study, seed, split=2, per_class=0, optim=matched, probe=True))
-    out["supervised_unbiased"] = {**r["test_top1"], "probe": r.get("probe_top1")}
-    return out
 
 
 def untrained_probe(study: StudyConfig, seed: int) -> float:
@@ -185,14 +161,12 @@ def run_study(study: StudyConfig) -> dict:
         "synth_seconds": round(time.time() - t0, 1),
         "classes": len(load_split(study.data)[1].classes),
     }
-    sanity = sanity_checks(study) if study.sanity else {}
-    if sanity:
-        sanity["untrained_probe"] = untrained_probe(study, study.seeds[0])
+    ladder_rows = climb(study, probe=frozen_probe) if study.ladder else []
 
     def write(rows: list[dict], complete: bool = False) -> list[Path]:
         info["total_seconds"] = round(time.time() - t0, 1)
-        return report.write_study(study, sanity, rows, {**info, "complete": complete})
+        return report.write_study(study, ladder_rows, rows, {**info, "complete": complete})
 
     rows = compare(study, on_row=write)
     written = write(rows, complete=True)
-    return {"sanity": sanity, "rows": rows, "info": info, "written": written}
+    return {"ladder": ladder_rows, "rows": rows, "info": info, "written": written}

@@ -417,7 +417,7 @@ def test_the_verdict_plot_states_its_error_bars_and_zooms_to_the_data():
 
     rows, summary = verdict_rows()
     chance = 100 * summary["info"]["chance"]
-    fig = report.study_figure(rows, summary["sanity"], report.plot_title(
+    fig = report.study_figure(rows, report.plot_title(
         "default", summary["info"]["seeds"], summary["machine"]), chance)  # fmt: skip
     ax = fig.axes[0]
     lo, hi = ax.get_ylim()

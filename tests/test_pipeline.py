@@ -1,5 +1,5 @@
 """The whole BE-question study at a tiny preset, end to end through the CLI: SynthBias
-videos are generated, the sanity nets trained, MoCo arms pretrained, probed, fine-tuned on
+videos are generated, the ladder's nets trained (rungs 0-2), MoCo arms pretrained, probed, fine-tuned on
 a few labels and tested, random init beside them; the result files are written. Then a
 rerun reuses every finished run."""
 
@@ -18,6 +18,7 @@ synth_size: tiny
 synth_root: {root}/data
 name: tiny
 seeds: [0, 1]
+ladder_seeds: [0]
 arms: [random, moco, moco+hn+be]
 labels_per_class: 2
 figures: {root}/figures
@@ -53,16 +54,30 @@ def test_tiny_study_end_to_end(tmp_path):
     assert len(runs) == 2 * 4
     summary = json.loads((fig / "tiny_summary.json").read_text())
     assert summary["info"]["complete"] and summary["info"]["seeds"] == [0, 1]
-    assert {p["property"][:2] for p in summary["properties"]} == {"1.", "2.", "3."}
+    ladder = summary["ladder"]
+    assert ladder["seeds"] == [0] and set(ladder["holds"]) == {"0", "1", "2"}
+    checks = {c["check"] for c in ladder["checks"]}
+    assert {"learnable", "positive control", "negative control"} <= checks
     assert set(summary["verdicts"]) >= {"moco+hn+be vs moco", "moco vs random"}
     table = (fig / "tiny_table.md").read_text()
-    assert "Sanity properties" in table and "±" in table and "nothing claimed" in table
+    assert "The ladder" in table and "±" in table and "nothing claimed" in table
     assert (fig / "tiny_plot.png").read_bytes()[:4] == b"\x89PNG"
 
     # Every run folder is finished and holds what a user needs to reproduce it; the labelled
     # subset is 2 videos per class (4 classes).
     folders = sorted((tmp_path / "runs").glob("*-*-*"))
-    assert len(folders) == 3 + 2 * 2 + 2 * 3  # sanity nets; pretrain runs; fine-tune runs
+    # the ladder's 5 nets (its from-scratch net is the random arm's seed-0 run); 2 pretraining
+    # runs and 3 fine-tuning runs per seed
+    assert len(folders) == 5 + 2 * 2 + 2 * 3 - 1
+    ladder_rows = list(csv.DictReader(open(fig / "tiny_ladder.csv")))
+    assert {r["role"] for r in ladder_rows} == {
+        "learnable",
+        "static",
+        "scratch",
+        "positive",
+        "negative",
+    }
+    assert (fig / "tiny_ladder.png").read_bytes()[:4] == b"\x89PNG"
     for run in folders:
         assert (run / "finished.json").exists() and (run / "identity.json").exists()
         assert json.loads((run / "metrics.json").read_text())["skipped_videos"] == 0
