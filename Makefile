@@ -50,7 +50,7 @@ reproduce: install
 	done; \
 	if [ $$trained -eq 0 ] && [ -f figures/$(PRESET)/timing.csv ]; then \
 	  mv $$t figures/$(PRESET)/timing_redraw.csv; else mv $$t figures/$(PRESET)/timing.csv; fi
-	$(BIN)/bepaper readme README.md docs/results.md
+	$(BIN)/bepaper readme README.md docs/results.md docs/synthbias.md
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ Blocks:
   verdict     the BE question over 10 seeds: the plain sentence, then the table
   verdict3    what `make reproduce` measures (3 seeds) beside it
   ladder      the ladder's rungs 0-2 (bepaper.ladder): each check, its numbers, held or not
+  candidates  the protocol search's candidates, each with its rung numbers (docs/calibration/)
   tables      each paper table: the paper's number and ours, from figures/synthetic/*.csv
   timing      the measured time of `make reproduce`, per notebook
 """
@@ -115,6 +116,43 @@ def block_ladder(figures: Path = FIGURES) -> str:
     return "\n".join([head, "", *ladder_table(ladder["checks"])])
 
 
+def block_candidates(figures: Path = FIGURES) -> str:
+    """Every candidate of the protocol search with its rung numbers: the exploratory runs in
+    docs/calibration/candidates.csv (not all rungs, not all seeds), then the chosen protocol's
+    ladder from the verdict's result files."""
+    import csv
+
+    from bepaper.ladder import rungs
+
+    path = REPO / "docs" / "calibration" / "candidates.csv"
+    if not path.is_file():
+        return _missing("docs/calibration/candidates.csv")
+    found: dict[str, list[dict]] = {}
+    for r in csv.DictReader(path.open()):
+        row = {**r, "seed": int(r["seed"])}
+        for k in ("biased_top1", "unbiased_top1"):
+            row[k] = float(r[k])
+        found.setdefault(r["candidate"], []).append(row)
+    s = _load(figures / VERDICT)
+    chance = s["info"]["chance"] if s else 1 / 6
+    lines = [
+        "| candidate | check | mean | min | seeds | holds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rows in found.items():
+        for c in rungs(rows, chance):
+            lines.append(
+                f"| {name} (exploratory) | {c['rung']}: {c['check']} | {c['mean']:.1f} | "
+                f"{c['min']:.1f} | {c['n']} | {'yes' if c['holds'] else '**no**'} |"
+            )
+    for c in ((s or {}).get("ladder") or {}).get("checks", []):
+        lines.append(
+            f"| {s['study']['preset']} as shipped (`bepaper study`) | {c['rung']}: {c['check']} "
+            f"| {c['mean']:.1f} | {c['min']:.1f} | {c['n']} | {'yes' if c['holds'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
 def block_verdict_table(figures: Path = FIGURES) -> str:
     s = _load(figures / VERDICT)
     if s is None:
@@ -216,6 +254,7 @@ def block_timing(figures: Path = FIGURES, preset: str = "synthetic") -> str:
 BLOCKS = {
     "verdict": block_verdict,
     "ladder": block_ladder,
+    "candidates": block_candidates,
     "verdict-table": block_verdict_table,
     "verdict3": block_verdict3,
     "tables": block_tables,

@@ -12,7 +12,7 @@ from bepaper import readme
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["README.md", "docs/results.md"])
+@pytest.mark.parametrize("name", ["README.md", "docs/results.md", "docs/synthbias.md"])
 def test_generated_blocks_match_the_result_files(name):
     assert readme.stale(ROOT / name) == [], f"run: bepaper readme {name}"
 
