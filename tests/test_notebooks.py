@@ -1,6 +1,8 @@
 """Every notebook runs under papermill at preset=smoke, top to bottom, with its parameters
 cell as stored, in one shared work folder (so later notebooks reuse earlier runs, as
-`make reproduce` does). A notebook that fails fails the tests."""
+`make reproduce` does). A notebook that fails fails the tests, and so does one whose
+outputs break what `check_executed` lists (checked by hand: table2's executed copy passes,
+and fails once one "ours" number of its CSV is changed from 25.0 to 26.0)."""
 
 from __future__ import annotations
 
