@@ -262,7 +262,9 @@ def table_note(
     shown = [s for s in dict.fromkeys(statuses) if isinstance(s, str) and s]
     if shown:
         parts.append(
-            "Paper status — " + "; ".join(f"{s}: {STATUSES.get(s, (s, s))[1]}" for s in shown) + "."
+            "Paper status — "
+            + "; ".join(f"{status(s)}: {STATUSES.get(s, (s, s))[1]}" for s in shown)
+            + "."
         )
     return " ".join(parts)
 
@@ -279,11 +281,13 @@ def errorbar_text(n: int | Sequence[int]) -> str:
 
 def for_reader(df):
     """A copy of a DataFrame with reader words: columns renamed by `column`, the values of
-    an 'arm' column by `arm` and of a CAM 'case' column by `cam_case`. For display and
-    Markdown; keep the CSV in code names."""
+    an 'arm' column by `arm`, of a 'paper status' column by `status` and of a CAM 'case'
+    column by `cam_case`. For display and Markdown; keep the CSV in code names."""
     out = df.copy()
     if "arm" in out.columns:
         out["arm"] = [arm(a) if isinstance(a, str) else a for a in out["arm"]]
+    if "paper status" in out.columns:
+        out["paper status"] = [status(s) if isinstance(s, str) else s for s in out["paper status"]]
     if "case" in out.columns and set(out["case"]) <= set(CAM_CASES):
         out["case"] = [cam_case(c) for c in out["case"]]
     return out.rename(columns={c: column(c) for c in out.columns if isinstance(c, str)})

@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from bepaper.augment import eval_view
 from bepaper.config import AugmentConfig
 from bepaper.data.datasets import LabeledClips, collate
 from bepaper.errors import ConfigError, DataError
+from bepaper.progress import bar
 
 CHUNK_ELEMENTS = 1 << 22  # similarity entries per chunk (~16 MB of float32) in retrieval/kNN
 RETRIEVAL_KS = (1, 5, 10, 20, 50)  # Table 3
@@ -78,7 +78,7 @@ def video_scores(
         pin_memory=device.type == "cuda",
     )
     outs, labels, indices = [], [], []
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+    for batch in bar(loader, desc=desc, disable=not progress, leave=False):
         if batch is None:
             continue
         clips = batch["clip"].to(device, non_blocking=True)  # B x n x T x S x S x 3

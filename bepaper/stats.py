@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 from scipy import stats as _st
@@ -110,7 +111,9 @@ def paired_test(
     d = a - b
     ci = mean_ci(d, confidence)
     if d.size >= 2:
-        t_p = float(_st.ttest_rel(a, b).pvalue)
+        with warnings.catch_warnings():  # identical differences: scipy's warning, not ours
+            warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+            t_p = float(_st.ttest_rel(a, b).pvalue)
     else:
         t_p = math.nan
     perm_p, exact = signflip_p(d, n_resamples=n_resamples, seed=seed)

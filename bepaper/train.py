@@ -19,7 +19,6 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from tqdm.auto import tqdm
 
 from bepaper import distributed as dist
 from bepaper.augment import train_view
@@ -50,6 +49,8 @@ from bepaper.evaluate import check_eval_splits, evaluate_splits
 from bepaper.identity import run_folder, run_identity
 from bepaper.methods import build_method
 from bepaper.models import Classifier, build_backbone
+from bepaper.progress import bar as progress_bar
+from bepaper.progress import write as progress_write
 from bepaper.runs import RunDir
 
 
@@ -254,7 +255,7 @@ def _fit(
             torch.cuda.reset_peak_memory_stats(device)
         t0, steps, samples = time.time(), 0, 0
         total, sums, wait = torch.zeros((), device=device), {}, 0.0
-        bar = tqdm(
+        bar = progress_bar(
             batches,
             total=len(loader),
             desc=f"{desc} {epoch + 1}/{optim.epochs}",
@@ -341,7 +342,7 @@ def _fit(
                         board.add_scalar(f"{desc}/{k}", v, epoch + 1)
                 board.flush()
             if runc.progress:
-                tqdm.write(line)
+                progress_write(line)
     if board is not None:
         board.close()
     return last

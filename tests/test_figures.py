@@ -343,7 +343,7 @@ def test_the_note_says_columns_seeds_and_what_plus_minus_is():
                              statuses=["read", "figure_only"])  # fmt: skip
     assert "seeds 0, 1, 2 (3)" in note
     assert "95% confidence interval" in note and "Student t" in note
-    assert "figure_only: a bar of a figure" in note and "garbled" not in note
+    assert "figure only: a bar of a figure" in note and "garbled" not in note
     # what the note says ± is, is what stats.mean_ci computes
     x = [61.0, 64.0, 70.0]
     half = stats.mean_ci(x)["half"]
@@ -360,7 +360,8 @@ def test_write_table_explains_its_columns_under_the_table(tmp_path):
     text = md.read_text()
     table_end = text.rindex("|")
     below = text[table_end:]
-    assert "paper status" in below and "figure_only" in below and "text: given in" in below
+    assert "paper status" in below and "figure only: a bar" in below
+    assert "in the text: given in" in below
     assert "± is the half-width of the 95% confidence interval" in below
     assert "a note above" in text[: text.index("|")]
     assert "ours mean" not in text and "ours mean" in csv.read_text()  # CSV keeps every column

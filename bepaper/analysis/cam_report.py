@@ -255,12 +255,12 @@ def cam_report(
 
     import pandas as pd
     import torch
-    from tqdm.auto import tqdm
 
     from bepaper.analysis import cam as cm
     from bepaper.augment import MEAN, STD
     from bepaper.data.datasets import load_split
     from bepaper.distributed import resolve_device
+    from bepaper.progress import bar
     from bepaper.runs import atomic_path, atomic_write_json
 
     if videos < 1:
@@ -289,7 +289,7 @@ def cam_report(
     mid = T // 2
 
     rows, records, grid_all = [], [], []
-    for k, i in enumerate(tqdm(picked, desc="cam", disable=not progress, unit="video")):
+    for k, i in enumerate(bar(picked, desc="cam", disable=not progress, unit="video")):
         item = parsed.test[i]
         cls = parsed.classes[item.label]
         j = _donor(k, picked, labels)
