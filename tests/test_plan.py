@@ -139,6 +139,10 @@ def test_the_whole_plan_is_ordered_explicit_and_complete(datasets, tmp_path, mon
     assert run_folder(cfg, "pretrain") == be.folder
     assert build_config(FinetuneConfig, [], ft.args()[1:]).init == str(be.folder)
     assert plan.launch(be)[0] == "bepaper"
+    jobs = planned_runs(plan)  # what --slurm submits: every missing run, with its needs
+    assert [(j.name, j.needs, j.folder) for j in jobs] == [
+        (r.name, r.needs, str(r.folder)) for r in plan.runs
+    ]
     plan.gpus = 8
     assert plan.launch(be)[:3] == ["torchrun", "--standalone", "--nproc_per_node=8"]
 
