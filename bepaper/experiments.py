@@ -57,6 +57,7 @@ class Preset:
     runs: str  # where run folders go (run.root)
     datasets: dict[str, str]  # the paper's dataset → "synthbias:<analogue>" or a video root
     split_dirs: dict[str, str] = field(default_factory=dict)
+    backends: dict[str, str] = field(default_factory=dict)  # "frames" for frame folders
     study: StudyConfig | None = None  # the protocol of a SynthBias preset (its run settings set)
     run: dict = field(default_factory=dict)  # run.* settings of every run (paper)
     changes: list[str] = field(default_factory=list)  # the notebook's overrides, every run
@@ -77,10 +78,17 @@ class Preset:
         split_dirs: dict[str, str] | None = None,
         overrides: list[str] | None = None,
         presets_dir: str | Path | None = None,
+        train: bool | None = None,
+        log=print,
     ) -> Preset:
         """A preset by name (smoke | synthetic | paper) from configs/presets/, with the
         notebook's parameters: the runs folder, seeds, device, dataset roots (paper), and
-        `section.key=value` overrides applied to every run."""
+        `section.key=value` overrides applied to every run. `train`: train missing runs here
+        (the notebooks' `run_missing`), instead of the preset's choice.
+
+        Real-data presets take each dataset whose root `roots` does not give from
+        datasets.yaml or the environment (bepaper.data.roots), found as `bepaper prepare`
+        finds it; `log` gets one line per dataset found, and its note (a class subset)."""
         folder = Path(presets_dir) if presets_dir else REPO / "configs" / "presets"
         path = folder / f"{name}.yaml"
         if not path.is_file():
@@ -95,7 +103,7 @@ class Preset:
             run["device"] = device
         p = cls(
             name=name,
-            train=bool(y.get("train", True)),
+            train=bool(y.get("train", True)) if train is None else bool(train),
             seeds=list(seeds if seeds is not None else y.get("seeds", [0])),
             runs=run["root"],
             datasets=dict(y.get("datasets", {})),
@@ -115,7 +123,29 @@ class Preset:
             if root:
                 p.datasets[ds] = root
         p.split_dirs.update({k: v for k, v in (split_dirs or {}).items() if v})
+        if p.study is None:
+            p._configured_roots(log)
         return p
+
+    def _configured_roots(self, log) -> None:
+        """Fill the datasets the notebook gave no root for from datasets.yaml / the
+        environment (bepaper.data.roots: every unusable root in one DataError)."""
+        from bepaper.data.roots import check_roots, read_roots
+
+        entries, _ = read_roots()
+        wanted = [d for d in PAPER_DATASETS if d in entries and not self.datasets.get(d)]
+        if not wanted:
+            return
+        for ds, found in check_roots(wanted, probe=False).items():
+            settings = found.data_overrides()
+            self.datasets[ds] = settings["data.root"]
+            if "data.split_dir" in settings:
+                self.split_dirs.setdefault(ds, settings["data.split_dir"])
+            if settings.get("data.backend") == "frames":
+                self.backends[ds] = "frames"
+            log(found.summary())
+            if found.note:
+                log(f"note: {found.note}")
 
     # ------------------------------------------------------------------ data
 
@@ -165,12 +195,15 @@ class Preset:
         root = self.datasets.get(dataset, "")
         if not root:
             raise DataError(
-                f"preset 'paper' needs the {dataset} videos: give the notebook parameter "
-                f"{dataset}_root (a folder of videos or extracted frames)"
+                f"preset 'paper' needs the {dataset} videos: name their folder in "
+                f"datasets.yaml (see datasets.example.yaml) or $BEPAPER_{dataset.upper()}, "
+                f"or give the notebook parameter {dataset}_root"
             )
         out = {"dataset": dataset, "root": root}
         if dataset in self.split_dirs:
             out["split_dir"] = self.split_dirs[dataset]
+        if dataset in self.backends:
+            out["backend"] = self.backends[dataset]
         return out
 
     def data_config(self, dataset: str, like: PretrainConfig, split: int = 1) -> DataConfig:

@@ -162,32 +162,42 @@ def check_fits(
     load_size: int = 0,
     amp: bool = False,
     free_bytes: int | None = None,
+    processes: int = 1,
 ) -> None:
     """Raise a one-line ConfigError when a step of these settings (see
     `estimate_step_memory`; `batch` is per process) needs more than HEADROOM of the free
-    memory of `device` (`free_bytes` if given), naming the settings to lower."""
+    memory of `device` (`free_bytes` if given), naming the largest `optim.batch_size` that
+    fits (the global batch: `processes` x per process) and the other settings to lower."""
     device = torch.device(device)
-    need = estimate_step_memory(
-        backbone,
-        width,
-        num_frames,
-        crop_size,
-        batch,
-        clips_per_sample,
-        train,
-        load_size=load_size,
-        amp=amp and device.type == "cuda",
-    )
-    if device.type == "cuda":
-        need += CUDA_CONTEXT
+
+    def need(b: int) -> int:
+        n = estimate_step_memory(
+            backbone, width, num_frames, crop_size, b, clips_per_sample, train,
+            load_size=load_size, amp=amp and device.type == "cuda",
+        )  # fmt: skip
+        return n + (CUDA_CONTEXT if device.type == "cuda" else 0)
+
+    needed = need(batch)
     free = free_memory(device) if free_bytes is None else free_bytes
-    if need <= HEADROOM * free:
+    if needed <= HEADROOM * free:
         return
+    one = need(1)
+    per_sample = max(1, need(2) - one)
+    most = 0 if one > HEADROOM * free else 1 + int((HEADROOM * free - one) // per_sample)
+    if most >= 1:
+        use = f"use optim.batch_size={most * processes}" + (
+            f" ({most} per process x {processes})" if processes > 1 else ""
+        )
+        use += f" or lower data.num_frames ({num_frames}) or augment.crop_size ({crop_size})"
+    else:
+        use = (
+            f"even batch 1 does not fit: lower data.num_frames ({num_frames}) or "
+            f"augment.crop_size ({crop_size})"
+        )
     step = "training" if train else "evaluation"
     clips = f" x {clips_per_sample} clips" if clips_per_sample > 1 else ""
     raise ConfigError(
-        f"a {step} step will not fit in {device} memory: about {need / GiB:.1f} GiB needed "
-        f"({backbone}, batch {batch}{clips} of {num_frames} frames at {crop_size}x{crop_size}),"
-        f" {free / GiB:.1f} GiB free; lower data.num_frames ({num_frames}), "
-        f"optim.batch_size ({batch}, per process) or augment.crop_size ({crop_size})"
+        f"a {step} step will not fit in {device} memory: about {needed / GiB:.1f} GiB needed "
+        f"({backbone}, batch {batch}{clips} of {num_frames} frames at {crop_size}x{crop_size}"
+        f" per process), {free / GiB:.1f} GiB free; {use}"
     )

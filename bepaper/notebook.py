@@ -42,10 +42,12 @@ def setup(
     overrides: list[str] | None = None,
     roots: dict[str, str] | None = None,
     split_dirs: dict[str, str] | None = None,
+    run_missing: bool = False,
 ) -> tuple[Preset, Path]:
     """Change to `workdir` (empty: the repository root, `find_root`; paths below are
     relative to it), load the preset and return it with the folder its tables and figures go
-    to (<figures>/<preset>)."""
+    to (<figures>/<preset>). `run_missing`: train the missing runs in this process (preset
+    paper) instead of printing their commands."""
     os.chdir(workdir or find_root())
     p = Preset.load(
         preset,
@@ -55,6 +57,7 @@ def setup(
         roots=roots,
         split_dirs=split_dirs,
         overrides=overrides,
+        train=True if run_missing else None,
     )
     out = Path(figures) / preset
     out.mkdir(parents=True, exist_ok=True)

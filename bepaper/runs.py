@@ -14,8 +14,10 @@ Layout of a run folder::
     metrics.json     final metrics (results), written atomically by finish()
     finished.json    marker written last by finish(); a finished run is never reopened
     log.txt          human-readable log of the training loop
-    .lock            held (POSIX lock) by the process running the run; the OS drops it when
-                     that process dies, even on kill -9
+    .lock            held (POSIX lock) by the process running the run, which writes its pid
+                     and host into it; the OS drops the lock when that process dies, even on
+                     kill -9, and `lock_holder` removes a lock left by a dead process;
+                     `finish` removes it
 
 Every file that is rewritten goes through a temp file (`.tmp-*`) and os.replace, so a crash
 leaves either the old or the new version, never a mix.
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -291,6 +294,8 @@ class RunDir:
                 f"{self.path} is in use by another running bepaper process; "
                 "wait for it to end or choose another output folder"
             ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         self._lock_fd = fd
 
     def log(self, record: dict) -> None:
@@ -345,3 +350,38 @@ class RunDir:
             self.path / "finished.json",
             {"command": self.command, "time": _now(), "results": "metrics.json"},
         )
+        (self.path / ".lock").unlink(missing_ok=True)  # a finished run holds no lock
+
+
+def lock_holder(folder: str | os.PathLike, quiet: bool = False) -> str | None:
+    """Who runs the run in `folder`: "pid N on HOST" while a live process holds its .lock,
+    else None. A lock left by a process that is gone from this host (its pid dead, or the
+    lock free) is removed, with a message on stderr unless `quiet`. A free lock written on
+    another host is left alone (that host may not share this host's lock manager)."""
+    path = Path(folder) / ".lock"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").split()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    pid = int(text[0]) if text and text[0].isdigit() else None
+    host = text[1] if len(text) > 1 else ""
+    here = socket.gethostname()
+    who = f"pid {pid} on {host}" if pid is not None else "a process that wrote no pid"
+    if pid == os.getpid() and host == here:
+        return who  # this process: probing would release its own POSIX lock
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return who
+        if host in (here, ""):  # the lock is free: its process is gone
+            path.unlink(missing_ok=True)  # still locked by us: nobody can take it meanwhile
+            if not quiet:
+                print(f"bepaper: removed a stale lock in {folder} ({who} is gone)", file=sys.stderr)
+        return None
+    finally:
+        os.close(fd)

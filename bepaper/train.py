@@ -24,7 +24,6 @@ from bepaper import distributed as dist
 from bepaper.augment import train_view
 from bepaper.checkpoint import (
     latest_checkpoint,
-    load_backbone_weights,
     load_checkpoint,
     save_checkpoint,
     save_epoch_checkpoint,
@@ -52,6 +51,7 @@ from bepaper.models import Classifier, build_backbone
 from bepaper.progress import bar as progress_bar
 from bepaper.progress import write as progress_write
 from bepaper.runs import RunDir
+from bepaper.weights import load_init, resolve_init
 
 
 class TrainingError(BepaperError):
@@ -372,6 +372,29 @@ def _tensorboard(run: RunDir, runc: RunConfig):
     return SummaryWriter(str(run.path / "tensorboard"))
 
 
+def _check_fits(cfg, command: str, device: torch.device, clips_per_sample: int) -> None:
+    """Refuse, in one line naming the batch size to use, a step that will not fit in the
+    device's memory (bepaper.fit), before the run folder is written. A finished run is
+    reused without a check (it may have been made on a bigger machine)."""
+    from bepaper.fit import check_fits
+
+    if (run_folder(cfg, command) / "finished.json").exists():
+        return
+    world = dist.world_size()
+    check_fits(
+        cfg.model.backbone,
+        cfg.model.width,
+        cfg.data.num_frames,
+        cfg.augment.crop_size,
+        max(1, cfg.optim.batch_size // world),
+        clips_per_sample,
+        device,
+        load_size=cfg.data.load_size,
+        amp=cfg.run.amp,
+        processes=world,
+    )
+
+
 def _require_videos(items: list, data) -> None:
     """An empty training list is a DataError before any run folder is written."""
     if not items:
@@ -404,11 +427,13 @@ def pretrain(cfg: PretrainConfig) -> dict:
     _set_determinism(cfg.run)
     video_root, split = load_split(cfg.data)
     _require_videos(split.train, cfg.data)
+    torch.manual_seed(cfg.run.seed)
+    built = build_method(cfg.model, cfg.method)
+    _check_fits(cfg, "pretrain", device, built.sampler().num_clips)
     run, done = open_run(cfg, "pretrain")
     if done is not None:
         return done
-    torch.manual_seed(cfg.run.seed)
-    method = dist.prepare_model(build_method(cfg.model, cfg.method), cfg.run, device)
+    method = dist.prepare_model(built, cfg.run, device)
     if cfg.run.compile:
         method.backbone.compile()  # in place: state-dict keys unchanged
     if dist.is_main():
@@ -448,7 +473,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
 def finetune(cfg: FinetuneConfig) -> dict:
     """Supervised training of a classifier (from a pretrained backbone or from scratch),
-    then 10-clip testing. Writes `classifier.pt` and per-video outputs."""
+    then 10-clip testing. Writes `classifier.pt` and per-video outputs. `init`: a run folder
+    or a published checkpoint (bepaper.weights); the backbone and width come from it unless
+    given."""
+    cfg = resolve_init(cfg)
     check_settings(cfg)
     device = dist.resolve_device(cfg.run.device)
     dist.setup(device)
@@ -456,10 +484,11 @@ def finetune(cfg: FinetuneConfig) -> dict:
     torch.manual_seed(cfg.run.seed)
     backbone = build_backbone(cfg.model.backbone, cfg.model.width)
     if cfg.init:
-        load_backbone_weights(backbone, cfg.init)
+        load_init(backbone, cfg.model.backbone, cfg.model.width, cfg.init)
     _, split = load_split(cfg.data)
     _require_videos(split.train, cfg.data)
     check_eval_splits(cfg)
+    _check_fits(cfg, "finetune", device, 1)
     run, done = open_run(cfg, "finetune")
     if done is not None:
         return done

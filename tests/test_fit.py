@@ -81,12 +81,25 @@ def test_huge_num_frames_is_refused_naming_it():
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("a training step will not fit in cpu memory: about ")
-    assert "data.num_frames (4000)" in message and "optim.batch_size (64, per process)" in message
+    assert "data.num_frames (4000)" in message and "batch 64 x 2 clips" in message
+    assert "even batch 1 does not fit" in message
     assert "augment.crop_size (112)" in message and "64.0 GiB free" in message
     needed = float(message.split("about ")[1].split(" GiB")[0])
     assert needed * GiB == pytest.approx(
         estimate_step_memory("r3d18", 0, 4000, 112, 64, 2), rel=1e-3
     )
+
+
+def test_the_error_names_the_largest_batch_that_fits():
+    free = 6 * GiB
+    with pytest.raises(ConfigError) as info:
+        check_fits("r3d18", 0, 16, 112, 64, 2, "cpu", free_bytes=free, processes=4)
+    message = str(info.value)
+    most = int(message.split("use optim.batch_size=")[1].split(" ")[0]) // 4
+    assert f"({most} per process x 4)" in message and most >= 1
+    check_fits("r3d18", 0, 16, 112, most, 2, "cpu", free_bytes=free)  # it fits
+    with pytest.raises(ConfigError):
+        check_fits("r3d18", 0, 16, 112, most + 1, 2, "cpu", free_bytes=free)
 
 
 def test_cuda_counts_its_context(monkeypatch):

@@ -378,7 +378,7 @@ def published_weights(
     )
 
 
-def _load(path: str | os.PathLike) -> dict:
+def read_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint loaded with weights_only; the BE authors' also hold their argparse
     options (an `argparse.Namespace`), allowed here."""
     from bepaper.checkpoint import load_checkpoint
@@ -396,7 +396,7 @@ def from_published(
     `published_weights` for the strict mapping and `partial`."""
     from bepaper.models import build_backbone
 
-    weights = published_weights(_load(path), backbone, width, partial, source=str(path))
+    weights = published_weights(read_checkpoint(path), backbone, width, partial, source=str(path))
     net = build_backbone(backbone, width)
     net.load_state_dict(weights.state, strict=not weights.kept_random)
     return net

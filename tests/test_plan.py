@@ -1,0 +1,204 @@
+"""bepaper plan: the paper's runs on tiny datasets in the official archive layouts.
+
+UCF101 and HMDB51 are laid out as their archives unpack (`UCF-101/<Class>/*.avi` with
+`ucfTrainTestlist/` beside it; `<class>/*.avi` with `testTrainMulti_7030_splits/`), their
+split files the official ones from ../shared/splits (the `splits_dir` fixture), for two
+classes each, their videos links to one real encoded .avi. The plan
+of one Table 1 row is built from datasets.yaml, run at tiny settings, and seen as done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bepaper.commands import plan as plan_command
+from bepaper.config import FinetuneConfig, PretrainConfig, build_config
+from bepaper.data.splits import read_hmdb51, read_ucf101
+from bepaper.errors import DataError
+from bepaper.experiments import Preset
+from bepaper.identity import run_folder
+from bepaper.plan import build_plan, planned_runs, run_missing, run_state, submit_missing
+from bepaper.runs import lock_holder
+
+TINY = [
+    "optim.epochs=1",
+    "optim.batch_size=2",
+    "data.per_class=2",
+    "data.num_frames=4",
+    "data.stride=1",
+    "data.load_size=40",
+    "data.workers=0",
+    "augment.crop_size=32",
+    "model.backbone=r3d_small",
+    "eval.num_clips=1",
+    "run.device=cpu",
+    "run.progress=false",
+]
+ROW = "moco_be_c3d_ucf101"
+
+
+def _link(video_root: Path, split, keep: set[int], video: Path) -> None:
+    """Every listed training video of the classes `keep` (fine-tuning draws 2 per class) and
+    3 test videos per class (the others are listed, missing, and skipped by the test)."""
+    test = [[i.path for i in split.test if i.label == k][:3] for k in sorted(keep)]
+    relpaths = [i.path for i in split.train if i.label in keep] + sum(test, [])
+    for rel in relpaths:
+        (video_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (video_root / rel).symlink_to(video)
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory, splits_dir, tiny_frames, write_video) -> Path:
+    """datasets.yaml naming UCF101 and HMDB51 in their official layouts (two classes)."""
+    home = tmp_path_factory.mktemp("data")
+    avi = write_video(home / "tiny.avi", tiny_frames, codec="mpeg4")
+    ucf = home / "UCF101"
+    (ucf / "UCF-101").mkdir(parents=True)
+    (ucf / "ucfTrainTestlist").symlink_to(splits_dir / "ucf101", target_is_directory=True)
+    split = read_ucf101(splits_dir / "ucf101", 1)
+    keep = {split.classes.index(c) for c in ("ApplyEyeMakeup", "Billiards")}
+    _link(ucf / "UCF-101", split, keep, avi)
+    hmdb = home / "hmdb51_org"
+    lists = home / "testTrainMulti_7030_splits"
+    lists.mkdir()
+    for name in ("brush_hair", "wave"):
+        for k in (1, 2, 3):
+            shutil.copy(splits_dir / "hmdb51" / f"{name}_test_split{k}.txt", lists)
+    split = read_hmdb51(lists, 1)
+    _link(hmdb, split, {0, 1}, avi)
+    config = home / "datasets.yaml"
+    config.write_text(f"ucf101: {ucf}\nhmdb51: {hmdb}\n")
+    return config
+
+
+def _preset(datasets: Path, runs: Path, monkeypatch, lines=None, overrides=TINY) -> Preset:
+    monkeypatch.setenv("BEPAPER_DATASETS", str(datasets))
+    for var in ("BEPAPER_UCF101", "BEPAPER_HMDB51", "BEPAPER_DIVING48", "BEPAPER_KINETICS400"):
+        monkeypatch.delenv(var, raising=False)
+    log = lines.append if lines is not None else print
+    return Preset.load("paper", runs=str(runs), overrides=list(overrides), log=log)
+
+
+def test_the_paper_preset_reads_the_roots_and_says_the_subset(datasets, tmp_path, monkeypatch):
+    lines: list[str] = []
+    p = _preset(datasets, tmp_path / "runs", monkeypatch, lines)
+    assert set(p.datasets) == {"ucf101", "hmdb51"}
+    assert p.datasets["ucf101"].endswith("UCF101")
+    assert any(line.startswith("ucf101: 2 of 101 classes") for line in lines)
+    assert any("note: hmdb51: split files for 2 of 51 classes" in line for line in lines)
+    with pytest.raises(DataError, match="datasets.yaml"):
+        p.data_settings("diving48")
+
+
+def test_the_whole_plan_is_ordered_explicit_and_complete(datasets, tmp_path, monkeypatch):
+    """Every Table 1 / Table 4 row that the configured data allow; pretraining before the
+    fine-tunes that start from it; each command rebuilds its run's folder from any cwd."""
+    from bepaper import tables
+
+    p = _preset(datasets, tmp_path / "runs", monkeypatch, overrides=())
+    plan = build_plan(p, ("table1", "table4"))
+    names = [r.name for r in plan.runs]
+    for i, r in enumerate(plan.runs):
+        assert all(names.index(n) < i for n in r.needs)
+        if r.command == "finetune" and r.cfg.init:
+            assert r.needs == [Path(r.cfg.init).name]
+    pretrains = [r for r in plan.runs if r.command == "pretrain"]
+    finetunes = [r for r in plan.runs if r.command == "finetune"]
+    rows = [f"{t} '{c.row}'" for t, rows in (("table1", tables.TABLE1), ("table4", tables.TABLE4))
+            for c in rows if c.pretrain == "UCF101"]  # fmt: skip
+    why = [w for r in pretrains for w in r.why]
+    assert len(rows) == 15 and all(any(w.startswith(row) for w in why) for row in rows)
+    # Table 4's BE row (intra-video frame) is Table 1's MoCo + BE I3D row: one run
+    shared = [r for r in pretrains if len(r.why) == 2]
+    assert len(pretrains) == 14 and len(shared) == 1
+    assert len(finetunes) == 2 * len(pretrains)
+    assert any("kinetics400, not configured" in s for s in plan.skipped)
+    text = plan.text()
+    assert text.count("\nbepaper pretrain ") == len(pretrains)
+    be = next(r for r in pretrains if "table1 'MoCo + BE'" in r.why[0])
+    args = be.args()
+    assert "method.be=true" in args and "method.hard_negatives=true" in args
+    assert f"run.root={tmp_path / 'runs'}" in args
+    no_be = next(r for r in pretrains if r.why[0].startswith("table1 'MoCo' "))
+    assert "method.be=false" in no_be.args()
+    ft = next(r for r in finetunes if r.needs == [be.name])
+    assert f"init={be.folder}" in ft.args() and "data.dataset=hmdb51" in " ".join(
+        a for r in finetunes if r.needs == [be.name] for a in r.args()
+    )
+    # the printed command makes exactly the planned run (same folder), from another cwd
+    monkeypatch.chdir(tmp_path)
+    cfg = build_config(PretrainConfig, [], be.args()[1:])
+    assert run_folder(cfg, "pretrain") == be.folder
+    assert build_config(FinetuneConfig, [], ft.args()[1:]).init == str(be.folder)
+    assert plan.launch(be)[0] == "bepaper"
+    jobs = planned_runs(plan)  # what --slurm submits: every missing run, with its needs
+    assert [(j.name, j.needs, j.folder) for j in jobs] == [
+        (r.name, r.needs, str(r.folder)) for r in plan.runs
+    ]
+    plan.gpus = 8
+    assert plan.launch(be)[:3] == ["torchrun", "--standalone", "--nproc_per_node=8"]
+
+
+def test_run_missing_then_done_then_nothing_to_train(datasets, tmp_path, monkeypatch, capsys):
+    """One row at tiny sizes: pretraining, then its UCF101 and HMDB51 fine-tunes, in order;
+    a second call trains nothing; `bepaper plan` (its run()) shows them done."""
+    runs = tmp_path / "runs"
+    p = _preset(datasets, runs, monkeypatch)
+    plan = build_plan(p, ("table1",), cells=(ROW,))
+    assert [r.command for r in plan.runs] == ["pretrain", "finetune", "finetune"]
+    assert set(plan.states().values()) == {"missing"}
+    t0 = time.time()
+    result = run_missing(plan)
+    assert result == {r.name: "done" for r in plan.runs}, result
+    first = time.time() - t0
+    for r in plan.runs[1:]:
+        assert (r.folder / "finished.json").exists() and not (r.folder / ".lock").exists()
+        assert Path(r.cfg.init) == plan.runs[0].folder
+    trained = []
+    again = run_missing(build_plan(p, ("table1",), cells=(ROW,)), train=trained.append)
+    assert trained == [] and set(again.values()) == {"done"}
+    assert planned_runs(plan) == [] and submit_missing(plan, executor=None) == []
+    parser = argparse.ArgumentParser()
+    plan_command.add_arguments(parser)
+    args = parser.parse_args(
+        ["--tables", "table1", "--cells", ROW, "--runs", str(runs), "--out", str(tmp_path / "p.sh"),
+         "--run-missing", *TINY]
+    )  # fmt: skip
+    assert plan_command.run(args) == 0
+    out = capsys.readouterr().out
+    assert "3 runs (3 done, 0 running, 0 missing)" in out and "3 of 3 runs done" in out
+    assert (tmp_path / "p.sh").read_text().count("# [") == 3
+    print(f"first run_missing: {first:.1f} s")
+
+
+def test_a_killed_run_leaves_a_stale_lock_that_is_removed(tmp_path, capsys):
+    """A process that locked a run folder and died: its lock is removed with a message and
+    the run is missing; a live holder makes the run 'running'."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    code = (
+        "import sys; from bepaper.runs import RunDir; r = RunDir(sys.argv[1], {'a': 1}, 'x'); "
+        "r.open(); print('locked', flush=True); sys.stdin.read()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout.readline().strip() == "locked"
+    assert lock_holder(folder) == f"pid {proc.pid} on {os.uname().nodename}"
+    assert run_state(folder).startswith(f"running (pid {proc.pid}")
+    proc.kill()
+    proc.wait()
+    assert (folder / ".lock").exists()
+    assert run_state(folder) == "missing"
+    assert not (folder / ".lock").exists()
+    assert f"removed a stale lock in {folder} (pid {proc.pid}" in capsys.readouterr().err
