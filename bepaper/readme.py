@@ -56,8 +56,14 @@ def block_verdict(figures: Path = FIGURES) -> str:
     if s is None:
         return _missing(f"figures/{VERDICT}")
     n = len(s["info"]["seeds"])
+    partial = (
+        ""
+        if s["info"].get("complete")
+        else f"**Partial: the study was still running when these files were written; {n} "
+        "seeds so far.** "
+    )
     head = [
-        f"Measured by `bepaper study` on {s['machine']}, {n} seeds, SynthBias "
+        f"{partial}Measured by `bepaper study` on {s['machine']}, {n} seeds, SynthBias "
         f"`{s['study']['preset']}` ({s['info']['classes']} classes, chance "
         f"{100 * s['info']['chance']:.1f}%). Paired over seeds, sign-flip test, α = 0.05:",
         "",

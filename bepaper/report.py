@@ -153,7 +153,9 @@ def write_study(study, ladder_rows: list[dict], rows: list[dict], info: dict) ->
         with atomic_path(ladder_csv) as tmp:
             pd.DataFrame(ladder_rows).to_csv(tmp, index=False)
         ladder_png = fig_dir / f"{stem}_ladder.png"
-        plot_ladder(ladder_rows, checks, ladder_png, title, chance=100 * chance)
+        ladder_seeds = sorted({r["seed"] for r in ladder_rows})
+        ladder_title = f"SynthBias {study.synth_size}: {len(ladder_seeds)} seeds — {machine()}"
+        plot_ladder(ladder_rows, checks, ladder_png, ladder_title, chance=100 * chance)
         written += [ladder_csv, ladder_png]
     return written
 
