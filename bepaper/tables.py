@@ -116,10 +116,15 @@ def compare(rows, table: str, cells, columns, *, labels: dict | None = None):
 
     df = pd.DataFrame(rows)
     out = []
+    first_of: dict[frozenset, str] = {}  # the runs of a (cell, column) → the first row naming them
     for cell in cells:
         for column in columns:
             p, status = paper_value(table, cell, column)
             mine = df[(df["config"] == cell.config) & (df["column"] == column)] if len(df) else df
+            runs = frozenset(mine["finetune_run"]) if "finetune_run" in mine else frozenset()
+            me = f"{(labels or {}).get(cell.config, cell.row)} ({cell.backbone}, {cell.pretrain})"
+            same = first_of.setdefault(runs, me) if runs else me
+            same = "" if same == me else same
             vals = [v for v in mine.get("value", []) if v is not None and not math.isnan(v)]
             ci = mean_ci(vals) if vals else None
             out.append(
@@ -139,6 +144,7 @@ def compare(rows, table: str, cells, columns, *, labels: dict | None = None):
                     if len(mine)
                     else "",
                     "config": f"configs/paper/{cell.config}",
+                    "same runs as": same,
                 }
             )
     return pd.DataFrame(out)
@@ -314,7 +320,8 @@ TABLE2_PAIRS = _pairs(
 TABLE4_PAIRS = _pairs(TABLE4, *(("baseline", c.key) for c in TABLE4 if c.key != "baseline"))
 NOTE_SYNTHETIC = (
     "SynthBias: UCF101 and Kinetics-400 → the UCF101-like analogue, HMDB51 → HMDB51-like, "
-    "Diving48 → Diving48-like; every backbone → the BE question's backbone (R3D-18), so rows "
-    "that differ only in backbone or pretraining set are the same run. '(split 2)' columns: "
+    "Diving48 → Diving48-like; every backbone → the BE question's backbone, so rows that "
+    "differ only in backbone or pretraining set are the same runs (column 'same runs as'). "
+    "'(split 2)' columns: "
     "the unbiased test list (background independent of the class), which the paper has not."
 )

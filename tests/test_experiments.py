@@ -140,3 +140,38 @@ def test_rows_are_looked_up_by_key_and_each_pair_differs_only_in_be():
         assert (a.model.backbone, a.data.dataset) == (b.model.backbone, b.data.dataset)
         assert a.method.name == b.method.name and not a.method.be and b.method.be
         assert (without.backbone, without.pretrain) == (with_be.backbone, with_be.pretrain)
+
+
+def test_a_table_says_which_rows_are_the_same_runs():
+    from bepaper import tables
+
+    a, b, c = (
+        tables.TABLE1["moco_c3d_ucf101"],
+        tables.TABLE1["moco_i3d_k400"],
+        tables.TABLE1["moco_be_c3d_ucf101"],
+    )
+    rows = [
+        {
+            "config": a.config,
+            "column": "UCF101",
+            "seed": 0,
+            "value": 50.0,
+            "finetune_run": "runs/x",
+        },
+        {
+            "config": b.config,
+            "column": "UCF101",
+            "seed": 0,
+            "value": 50.0,
+            "finetune_run": "runs/x",
+        },
+        {
+            "config": c.config,
+            "column": "UCF101",
+            "seed": 0,
+            "value": 60.0,
+            "finetune_run": "runs/y",
+        },
+    ]
+    df = tables.compare(rows, "table1", [a, b, c], ["UCF101"])
+    assert list(df["same runs as"]) == ["", "MoCo (C3D, UCF101)", ""]
