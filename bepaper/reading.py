@@ -169,6 +169,21 @@ def study_reading(result: Mapping) -> str:
             f"At {chance_words(chance)} on the unbiased test: {names}. An arm at chance "
             "shows no motion learned, so a BE difference between such arms is noise."
         )
+    holds = (result.get("ladder") or {}).get("holds") or {}
+    failed = [k for k, v in sorted(holds.items()) if not v]
+    if not holds:
+        out.append("The ladder (rungs 0-2) was not climbed here, so nothing above is evidence.")
+    elif failed:
+        out.append(
+            f"Rung(s) {', '.join(failed)} of the ladder did not hold: the benchmark cannot "
+            "register what pretraining does, so none of the above is evidence about BE."
+        )
+    else:
+        out.append(
+            "Rungs 0-2 of the ladder held (the motion is learnable, the background is a "
+            "shortcut in this regime, and the controls separate), so these differences are "
+            "measurements of what pretraining gives, within their CIs."
+        )
     return "\n".join(out[:1]) + "\n\n" + "\n".join(out[1:])
 
 
