@@ -11,18 +11,14 @@ import pytest
 from bepaper.config import FinetuneConfig, PretrainConfig, build_config, result_dict, to_dict
 from bepaper.experiments import Preset, command_line
 
-SPLITS = Path(__file__).resolve().parents[1].parent / "shared" / "splits"
-
 
 @pytest.fixture
-def paper(tmp_path):
-    if not SPLITS.is_dir():
-        pytest.skip(f"official split files not found at {SPLITS}")
+def paper(tmp_path, splits_dir):
     roots = {}
     for name in ("ucf101", "hmdb51"):
         root = tmp_path / name
         root.mkdir()
-        (root / "splits").symlink_to(SPLITS / name)
+        (root / "splits").symlink_to(splits_dir / name)
         roots[name] = str(root)
     return Preset.load("paper", runs=str(tmp_path / "runs"), roots=roots)
 
