@@ -13,7 +13,9 @@ PRESET ?= synthetic
 # In this order: the BE question first (its runs serve the tables), then every table/figure.
 NOTEBOOKS := quickstart figure3 be_question table1 table4 table2 table3 figure4 figure5 \
              figures6_7 bias_tests
-PYTEST_ARGS ?=
+# make test skips the tests marked slow (the notebooks, end-to-end runs): minutes on 2 cores.
+# Everything, as CI runs it:  make test PYTEST_ARGS=
+PYTEST_ARGS ?= -m "not slow"
 # JupyterLab refuses to run as root unless told (containers often are root)
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -50,7 +52,7 @@ reproduce: install
 	done; \
 	if [ $$trained -eq 0 ] && [ -f figures/$(PRESET)/timing.csv ]; then \
 	  mv $$t figures/$(PRESET)/timing_redraw.csv; else mv $$t figures/$(PRESET)/timing.csv; fi
-	$(BIN)/bepaper readme README.md docs/results.md docs/synthbias.md
+	$(BIN)/bepaper readme
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

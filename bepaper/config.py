@@ -538,7 +538,8 @@ class StudyConfig:
     )
     labels_per_class: int = param(0, "labelled videos per class for fine-tuning (0 = all)", ge=0)
     supervised: OptimConfig = section(
-        lambda: OptimConfig(epochs=45, lr=0.05), "the ladder's nets trained from scratch on every label"
+        lambda: OptimConfig(epochs=45, lr=0.05),
+        "the ladder's nets trained from scratch on every label",
     )
     eval: EvalConfig = section(lambda: EvalConfig(splits=[1, 2], probe_split=2), "tests and probe")
     run: RunConfig = section(RunConfig, "execution settings of every run (seed set per run)")

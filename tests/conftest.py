@@ -1,14 +1,35 @@
-"""Shared fixtures: tiny real encoded videos and the official split files."""
+"""Shared fixtures: tiny real encoded videos, and the files of ../shared beside the
+repository (the official split files, the paper's text)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SPLITS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "splits"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SPLITS_DIR = SHARED / "splits"
+PAPER_DIR = SHARED / "paper"
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (`CI=true`, as CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_shared(path: Path, what: str) -> Path:
+    """`path` (under ../shared) when it exists. Otherwise the test skips, or, in CI, fails:
+    there a skip would let a run pass without the tests that need the shared files. Every
+    test that needs ../shared gets it through this."""
+    if path.exists():
+        return path
+    message = f"{what} not found at {path}"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: put ../shared beside the checkout)", pytrace=False)
+    pytest.skip(message)
 
 
 def _write_video(
@@ -65,6 +86,10 @@ def tiny_video(tmp_path_factory: pytest.TempPathFactory, tiny_frames: np.ndarray
 @pytest.fixture(scope="session")
 def splits_dir() -> Path:
     """The official split files in ../shared/splits beside the repository."""
-    if not SPLITS_DIR.is_dir():
-        pytest.skip(f"official split files not found at {SPLITS_DIR}")
-    return SPLITS_DIR
+    return require_shared(SPLITS_DIR, "official split files")
+
+
+@pytest.fixture(scope="session")
+def paper_dir() -> Path:
+    """The paper's text (OCR) in ../shared/paper beside the repository."""
+    return require_shared(PAPER_DIR, "the paper's text")

@@ -24,7 +24,7 @@ from bepaper.analysis.loading import load_backbone, open_run
 from bepaper.analysis.retrieval import effective_pool_size, neighbours, retrieval_from_run
 from bepaper.analysis.static_bias import per_class_accuracy, static_bias_from_runs
 from bepaper.augment import MEAN, STD, eval_view
-from bepaper.cli import ANALYSIS_COMMANDS, main
+from bepaper.cli import main
 from bepaper.config import AugmentConfig, DataConfig, FinetuneConfig, PretrainConfig, build_config
 from bepaper.data.datasets import LabeledClips, _square, load_split
 from bepaper.data.sampling import clip_indices, max_start
@@ -456,6 +456,9 @@ def test_the_figures_the_analyses_save_keep_their_text_apart(runs, tmp_path, mon
 
 
 # ------------------------------------------------------------------ help and errors
+
+
+ANALYSIS_COMMANDS = ("retrieve", "static-bias", "actor-crop", "bias-sets", "bias-test", "cam")
 
 
 def test_every_analysis_command_has_help(capsys) -> None:

@@ -86,10 +86,18 @@ def test_per_batch_lambda_is_shared():
 
 
 def test_deterministic_given_lam_and_frame_and_keeps_dtype_device():
+    """With λ and k given nothing is drawn: the generator is untouched, another seed gives
+    the same clip, and the clip is Eq. 1 written out here, in x's dtype and device."""
     x = torch.rand(2, 3, 4, 5, 5, dtype=torch.float16)
-    a = distract(x, lam=0.2, frame=1)
-    b = distract(x, lam=0.2, frame=1)
-    assert torch.equal(a, b) and a.dtype == x.dtype and a.shape == x.shape
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    a = distract(x, lam=0.2, frame=1, generator=g)
+    b = distract(x, lam=0.2, frame=1, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(g.get_state(), state) and torch.equal(a, b)
+    xf = x.float()
+    reference = 0.8 * xf + 0.2 * xf[:, :, 1:2]  # the frame k = 1 of each clip, at every t
+    torch.testing.assert_close(a.float(), reference, atol=2e-3, rtol=0)
+    assert a.dtype == x.dtype and a.shape == x.shape and a.device == x.device
 
 
 # ---------------------------------------------------------------- one signature, one registry

@@ -114,7 +114,7 @@ def test_errors_found_before_the_run_starts(root, tmp_path):
         ("pretrain", ["method.name=rotnet", "method.num_rotations=3"], "'method.num_rotations'"),
         ("finetune", ["eval.splits=[1, 3]"], "split file not found"),
         ("finetune", ["eval.probe_split=3"], "list03.txt"),
-        ("finetune", ["init=nowhere"], "cannot load checkpoint nowhere: no such file"),
+        ("finetune", ["init=nowhere"], "init not found: nowhere"),
     ],
 )
 def test_more_errors_through_main(root, tmp_path, monkeypatch, capsys, command, args, fragment):

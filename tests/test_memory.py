@@ -216,10 +216,19 @@ def test_random_starts_cover_every_start_the_sampler_allows(bank):
     assert set(bank.random_starts(ids[:50], 8, 4, generator=gen).tolist()) == {0}  # short
 
 
-def test_placement_on_cpu(bank):
+def test_placement_on_cpu(bank, monkeypatch):
+    """On a CPU device the bank stays as it is, in host memory, without asking CUDA
+    anything; and where CUDA is missing there is nothing to pin for. Both hold on a machine
+    with a GPU too: CUDA is switched off here, not skipped."""
+
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("asked CUDA for a CPU placement")
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", no_cuda)
     assert bank.place("cpu") is bank and bank.to("cpu") is bank
-    if not torch.cuda.is_available():
-        assert bank.pin_memory() is bank  # nothing to pin for
+    assert bank.place(torch.device("cpu"), fraction=0.0) is bank
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bank.pin_memory() is bank
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

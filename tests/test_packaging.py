@@ -38,3 +38,14 @@ def test_readme_and_ci_use_the_two_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^reproduce:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_make_test_skips_slow_tests_and_ci_runs_them_all():
+    """`make test` passes -m "not slow" to pytest; `.ci/run` empties it (every test) and sets
+    CI=true (a test that needs ../shared fails there instead of skipping)."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'^PYTEST_ARGS \?= -m "not slow"$', makefile, re.M)
+    assert re.search(r"^\t\$\(BIN\)/python -m pytest -q \$\(PYTEST_ARGS\)$", makefile, re.M)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test PYTEST_ARGS=$", ci, re.M)
+    assert 'export CI="${CI:-true}"' in ci

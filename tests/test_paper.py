@@ -5,7 +5,6 @@ text."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -13,7 +12,6 @@ from scipy import stats
 from bepaper import paper
 from bepaper.errors import ConfigError
 
-PAPER_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "paper"
 # (table, row, column, backbone, pretrain) whose stated gain disagrees with the arithmetic.
 KNOWN_GAIN_MISMATCHES = {("table1", "MoCo + BE", "HMDB51", "C3D", "UCF101")}
 # Index of each column among the cells of a table line (split on "|").
@@ -27,10 +25,9 @@ NUMBER = r"(?<![\d.]){}(?![\d])"
 
 
 @pytest.fixture(scope="module")
-def text() -> str:
-    files = sorted(PAPER_DIR.glob("*.txt")) if PAPER_DIR.is_dir() else []
-    if not files:
-        pytest.skip(f"the paper's text is not at {PAPER_DIR}")
+def text(paper_dir) -> str:
+    files = sorted(paper_dir.glob("*.txt"))
+    assert files, f"no .txt in {paper_dir}"
     return files[0].read_text(encoding="utf-8")
 
 

@@ -1,5 +1,6 @@
 """The whole BE-question study at a tiny preset, end to end through the CLI: SynthBias
-videos are generated, the ladder's nets trained (rungs 0-2), MoCo arms pretrained, probed, fine-tuned on
+videos are generated, the ladder's nets trained (rungs 0-2), MoCo arms pretrained, probed,
+fine-tuned on
 a few labels and tested, random init beside them; the result files are written. Then a
 rerun reuses every finished run."""
 

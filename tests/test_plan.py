@@ -202,3 +202,10 @@ def test_a_killed_run_leaves_a_stale_lock_that_is_removed(tmp_path, capsys):
     assert run_state(folder) == "missing"
     assert not (folder / ".lock").exists()
     assert f"removed a stale lock in {folder} (pid {proc.pid}" in capsys.readouterr().err
+
+
+def test_the_command_offers_the_plans_tables():
+    from bepaper import plan
+    from bepaper.commands import plan as command
+
+    assert command.TABLES == plan.TABLES

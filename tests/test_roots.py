@@ -1,8 +1,9 @@
 """bepaper.data.roots: datasets.yaml and environment variables name the dataset roots.
 
 Each layout is built as the official archives unpack (split folders are symlinks to the real
-official split files in ../shared/splits; the `splits_dir` fixture skips when absent), with
-tiny real encoded videos, or folders of real JPEG frames, for some of the listed videos.
+official split files in ../shared/splits; the `splits_dir` fixture skips when absent, and
+fails in CI), with tiny real encoded videos, or folders of real JPEG frames, for some of the
+listed videos.
 """
 
 from __future__ import annotations
