@@ -71,8 +71,12 @@ def gather_rate(bank: VideoBank, frames: int, stride: int, batch: int, epochs: i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--synth-size", default="default", help="SynthBias size (tiny|default|study)")
-    parser.add_argument("--root", type=Path, default=None, help="default: data/synthbias/<synth-size>")
+    parser.add_argument(
+        "--synth-size", default="default", help="SynthBias size (tiny|default|study)"
+    )
+    parser.add_argument(
+        "--root", type=Path, default=None, help="default: data/synthbias/<synth-size>"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--frames", type=int, nargs="+", default=[8])
     parser.add_argument("--stride", type=int, default=2)
@@ -96,7 +100,8 @@ def main() -> int:
     video_root, split = load_split(cfg)
     items = split.train
     print(
-        f"{len(items)} videos (SynthBias {args.synth_size} ucf101like, split 1 train), {args.backend}"
+        f"{len(items)} videos (SynthBias {args.synth_size} ucf101like, split 1 train), "
+        f"{args.backend}"
     )
     print(
         f"cpus {os.cpu_count()}, torch threads {torch.get_num_threads()}, "

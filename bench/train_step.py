@@ -59,7 +59,7 @@ def _sync(device: torch.device) -> None:
 def released_be(method):
     """BE as a Python loop over samples and frames (one λ per batch, as released)."""
 
-    def loop(x, gamma, *, per_batch_lambda=False, generator=None):
+    def loop(x, gamma, *, lambda_per_batch=False, generator=None):
         b, _, t = x.shape[:3]
         lam = float(torch.rand(1)) * gamma
         out = torch.empty_like(x)

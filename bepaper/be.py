@@ -2,12 +2,12 @@
 
 Every entry of `DISTRACTIONS` has one signature,
 
-    fn(x, gamma=0.3, *, per_batch_lambda=False, generator=None, return_params=False)
+    fn(x, gamma=0.3, *, lambda_per_batch=False, generator=None, return_params=False)
 
 takes clips x of shape (B, C, T, H, W) (any float dtype, any device) and returns a tensor of
 the same shape, dtype and device, without Python loops over samples or frames. Where a
 variant has an amount (λ, the cutmix area), it is drawn from U[0, γ] per sample, or once for
-the batch with `per_batch_lambda=True` (what the released code does for BE). With
+the batch with `lambda_per_batch=True` (what the released code does for BE). With
 `return_params=True` a function returns `(out, params)`, where params holds what it drew:
 
     "lam": (B,) amount      "partner": (B,) long, the clip each sample borrows from
@@ -55,15 +55,15 @@ def draw_lambda(
     batch: int,
     gamma: float,
     *,
-    per_batch: bool = False,
+    lambda_per_batch: bool = False,
     device: torch.device | str = "cpu",
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """λ ~ U[0, γ]: one per sample (the paper), or one for the whole batch (`per_batch`, the
+    """λ ~ U[0, γ]: one per sample (the paper), or one for the whole batch (`lambda_per_batch`, the
     released code). Returns shape (B,)."""
-    n = 1 if per_batch else batch
+    n = 1 if lambda_per_batch else batch
     lam = torch.rand(n, generator=generator, device=device) * gamma
-    return lam.expand(batch) if per_batch else lam
+    return lam.expand(batch) if lambda_per_batch else lam
 
 
 def _other_video(b: int, device, generator) -> Tensor:
@@ -82,7 +82,7 @@ def distract(
     *,
     lam: Tensor | float | None = None,
     frame: Tensor | int | None = None,
-    per_batch_lambda: bool = False,
+    lambda_per_batch: bool = False,
     generator: torch.Generator | None = None,
     return_params: bool = False,
 ) -> Tensor | tuple[Tensor, dict]:
@@ -94,7 +94,7 @@ def distract(
         lam: the mixing weight, a float or a (B,) tensor; drawn when None.
         frame: the static frame index k, an int or a (B,) long tensor; drawn per sample
             when None.
-        per_batch_lambda: draw one λ for the whole batch, as the released code does.
+        lambda_per_batch: draw one λ for the whole batch, as the released code does.
         generator: a torch.Generator on x's device, for reproducible draws.
         return_params: also return {"lam": (B,), "frame": (B,)}.
 
@@ -105,7 +105,7 @@ def distract(
     b, _, t = x.shape[:3]
     if lam is None:
         lam = draw_lambda(
-            b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator
+            b, gamma, lambda_per_batch=lambda_per_batch, device=x.device, generator=generator
         )
     elif not torch.is_tensor(lam):
         lam = torch.full((b,), float(lam), device=x.device)
@@ -130,7 +130,7 @@ def gaussian_noise(
     x: Tensor,
     gamma: float = 0.3,
     *,
-    per_batch_lambda: bool = False,
+    lambda_per_batch: bool = False,
     generator: torch.Generator | None = None,
     return_params: bool = False,
 ) -> Tensor | tuple[Tensor, dict]:
@@ -140,7 +140,9 @@ def gaussian_noise(
     _check_clips(x, "gaussian_noise")
     b, c, _, h, w = x.shape
     noise = torch.randn((b, c, 1, h, w), device=x.device, generator=generator).to(x.dtype)
-    lam = draw_lambda(b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator)
+    lam = draw_lambda(
+        b, gamma, lambda_per_batch=lambda_per_batch, device=x.device, generator=generator
+    )
     out = x + _per_sample(lam, x) * noise
     return _result(out, {"lam": lam, "noise": noise}, return_params)
 
@@ -149,7 +151,7 @@ def video_mixup(
     x: Tensor,
     gamma: float = 0.3,
     *,
-    per_batch_lambda: bool = False,
+    lambda_per_batch: bool = False,
     generator: torch.Generator | None = None,
     return_params: bool = False,
 ) -> Tensor | tuple[Tensor, dict]:
@@ -157,7 +159,9 @@ def video_mixup(
     batch. The partner's motion is mixed in, so Eq. 2 does not hold."""
     _check_clips(x, "video_mixup")
     b = x.shape[0]
-    lam = draw_lambda(b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator)
+    lam = draw_lambda(
+        b, gamma, lambda_per_batch=lambda_per_batch, device=x.device, generator=generator
+    )
     partner = _other_video(b, x.device, generator)
     w = _per_sample(lam, x)
     out = (1 - w) * x + w * x[partner]
@@ -168,7 +172,7 @@ def video_cutmix(
     x: Tensor,
     gamma: float = 0.3,
     *,
-    per_batch_lambda: bool = False,
+    lambda_per_batch: bool = False,
     generator: torch.Generator | None = None,
     return_params: bool = False,
 ) -> Tensor | tuple[Tensor, dict]:
@@ -176,13 +180,15 @@ def video_cutmix(
 
     The box covers an area fraction λ ~ U[0, γ] (sides round(H·√λ) x round(W·√λ), at least
     1 px) at a uniform position, the same in every frame. Per sample, or one box (area and
-    position) for the batch with `per_batch_lambda`."""
+    position) for the batch with `lambda_per_batch`."""
     _check_clips(x, "video_cutmix")
     b, _, _, h, w = x.shape
-    lam = draw_lambda(b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator)
+    lam = draw_lambda(
+        b, gamma, lambda_per_batch=lambda_per_batch, device=x.device, generator=generator
+    )
     side_h = (h * lam.sqrt()).round().long().clamp(1, h)  # B
     side_w = (w * lam.sqrt()).round().long().clamp(1, w)
-    n = 1 if per_batch_lambda else b
+    n = 1 if lambda_per_batch else b
     u = torch.rand(2, n, device=x.device, generator=generator).expand(2, b)
     y0 = (u[0] * (h - side_h + 1)).long().clamp(max=h - side_h)
     x0 = (u[1] * (w - side_w + 1)).long().clamp(max=w - side_w)
@@ -201,7 +207,7 @@ def inter_video_frame(
     x: Tensor,
     gamma: float = 0.3,
     *,
-    per_batch_lambda: bool = False,
+    lambda_per_batch: bool = False,
     generator: torch.Generator | None = None,
     return_params: bool = False,
 ) -> Tensor | tuple[Tensor, dict]:
@@ -209,7 +215,9 @@ def inter_video_frame(
     (1 - λ) x_j + λ x_p[k]. Eq. 2 holds."""
     _check_clips(x, "inter_video_frame")
     b, _, t = x.shape[:3]
-    lam = draw_lambda(b, gamma, per_batch=per_batch_lambda, device=x.device, generator=generator)
+    lam = draw_lambda(
+        b, gamma, lambda_per_batch=lambda_per_batch, device=x.device, generator=generator
+    )
     partner = _other_video(b, x.device, generator)
     frame = torch.randint(t, (b,), device=x.device, generator=generator)
     static = x[partner, :, frame].unsqueeze(2)  # B x C x 1 x H x W
@@ -338,7 +346,7 @@ def fame(
     x: Tensor,
     gamma: float = 0.3,
     *,
-    per_batch_lambda: bool = False,
+    lambda_per_batch: bool = False,
     generator: torch.Generator | None = None,
     return_params: bool = False,
     fg_ratio: float = 0.5,
@@ -347,7 +355,7 @@ def fame(
     """FAME's foreground–background merging: x_p · (1 - m) + x · m, with m = `fame_mask(x)`
     and p a random permutation of the batch (a clip may draw itself, as in FAME).
 
-    FAME has no amount: `gamma` and `per_batch_lambda` are accepted for the common signature
+    FAME has no amount: `gamma` and `lambda_per_batch` are accepted for the common signature
     and ignored; `fg_ratio` is FAME's β. `normalized`: see `fame_mask`."""
     _check_clips(x, "fame")
     mask = fame_mask(x, fg_ratio, normalized=normalized)

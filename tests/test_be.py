@@ -76,10 +76,10 @@ def test_random_draws_stay_in_range_and_are_per_sample():
     assert len(vals.unique()) == len(vals)  # λ varies per sample
 
 
-def test_per_batch_lambda_is_shared():
+def test_lambda_per_batch_is_shared():
     x = torch.rand(8, 3, 4, 5, 5)
     frames = torch.zeros(8, dtype=torch.long)
-    y = distract(x, per_batch_lambda=True, frame=frames, generator=torch.Generator().manual_seed(3))
+    y = distract(x, lambda_per_batch=True, frame=frames, generator=torch.Generator().manual_seed(3))
     # With k = 0, frame 1 = (1-λ) x1 + λ x0  →  λ = (y1 - x1) / (x0 - x1) is the same for all.
     lam = ((y[:, :, 1] - x[:, :, 1]) / (x[:, :, 0] - x[:, :, 1])).flatten(1).median(dim=1).values
     assert torch.allclose(lam, lam[0].expand_as(lam), atol=1e-4)
@@ -106,7 +106,7 @@ def test_deterministic_given_lam_and_frame_and_keeps_dtype_device():
 def test_be_and_intra_video_frame_are_one_function():
     assert DISTRACTIONS["be"] is DISTRACTIONS["intra_video_frame"] is distract
     x = torch.rand(6, 3, 4, 5, 5)
-    _, p = _draw(DISTRACTIONS["intra_video_frame"], x, per_batch_lambda=True)
+    _, p = _draw(DISTRACTIONS["intra_video_frame"], x, lambda_per_batch=True)
     assert (p["lam"] == p["lam"][0]).all()  # the per-batch switch reaches BE through the registry
 
 
@@ -114,7 +114,7 @@ def test_be_and_intra_video_frame_are_one_function():
 def test_every_variant_keeps_shape_dtype_and_changes_the_clip(name):
     x = torch.rand(4, 3, 6, 32, 32, dtype=torch.float64)
     fn = build_distraction(name)
-    y = fn(x, 0.3, per_batch_lambda=False, generator=torch.Generator().manual_seed(0))
+    y = fn(x, 0.3, lambda_per_batch=False, generator=torch.Generator().manual_seed(0))
     assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
     assert not torch.equal(x, y)
     with pytest.raises(ValueError, match="B, C, T, H, W"):
@@ -125,7 +125,7 @@ def test_every_variant_keeps_shape_dtype_and_changes_the_clip(name):
 def test_amounts_are_per_sample_or_per_batch(name):
     x = torch.rand(16, 3, 4, 8, 8)
     _, own = _draw(DISTRACTIONS[name], x)
-    _, shared = _draw(DISTRACTIONS[name], x, per_batch_lambda=True)
+    _, shared = _draw(DISTRACTIONS[name], x, lambda_per_batch=True)
     assert len(own["lam"].unique()) == 16 and len(shared["lam"].unique()) == 1
     assert (own["lam"] >= 0).all() and (own["lam"] <= 0.3).all()
 
@@ -152,7 +152,7 @@ def test_video_mixup_matches_its_definition():
 def test_video_cutmix_pastes_the_partners_box_and_nothing_else(per_batch):
     b, h, w = 6, 20, 16
     x = torch.rand(b, 3, 4, h, w)
-    y, p = _draw(video_cutmix, x, seed=2, per_batch_lambda=per_batch)
+    y, p = _draw(video_cutmix, x, seed=2, lambda_per_batch=per_batch)
     y0, x0, bh, bw = (v.tolist() for v in p["box"])
     for i in range(b):
         j = p["partner"][i].item()

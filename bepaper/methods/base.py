@@ -88,7 +88,7 @@ class Method(nn.Module):
         return self._distract(
             x,
             self.cfg.gamma,
-            per_batch_lambda=self.cfg.lambda_per_batch,
+            lambda_per_batch=self.cfg.lambda_per_batch,
             generator=generator,
         )
 
