@@ -76,7 +76,12 @@ def overrides(root: Path, out: Path, *extra: str) -> list[str]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every file of a run folder but its .lock (which names the process that last held it)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 WALL_CLOCK = ("seconds", "samples_per_s", "data_wait")
