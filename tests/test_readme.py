@@ -51,7 +51,13 @@ def test_the_verdict_and_make_reproduce_agree_on_the_seeds_they_share():
     verdict = pd.read_csv(ROOT / "figures" / "be_question_verdict_runs.csv")
     reproduce = pd.read_csv(ROOT / "figures" / "synthetic" / "be_question_cpu_runs.csv")
     both = reproduce.merge(verdict, on=["arm", "seed"], suffixes=("", "_verdict"))
-    assert len(both) == len(reproduce) > 0
+    import json
+
+    summary = json.loads((ROOT / "figures" / "be_question_verdict_summary.json").read_text())
+    if summary["info"].get("complete"):
+        assert len(both) == len(reproduce) > 0  # the verdict's seeds hold make reproduce's
+    else:
+        assert len(both) > 0  # a partial verdict (it says so): the seeds it has so far
     for column in ("probe_top1", "biased_top1", "unbiased_top1", "pretrain_loss"):
         pd.testing.assert_series_equal(
             both[column], both[f"{column}_verdict"], check_names=False, obj=column
