@@ -49,12 +49,14 @@ def _activation_bytes(backbone: str, width: int, num_frames: int, crop_size: int
     with torch.device("meta"):
         net = build_backbone(backbone, width).train()
         handles = [m.register_forward_hook(hook) for m in net.modules() if not any(m.children())]
-        clip = torch.empty(1, 3, num_frames, crop_size, crop_size)
+        # two clips, not one: batch norm in training mode refuses a single value per
+        # channel, which a small crop reaches after the last pooling
+        clip = torch.empty(2, 3, num_frames, crop_size, crop_size)
         net(clip)
     for h in handles:
         h.remove()
     params = sum(p.numel() * p.element_size() for p in net.parameters())
-    return total + clip.numel() * clip.element_size(), largest, params
+    return (total + clip.numel() * clip.element_size()) // 2, largest // 2, params
 
 
 def estimate_step_memory(

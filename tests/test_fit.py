@@ -125,3 +125,10 @@ def test_bad_settings():
         estimate_step_memory("r3d18", 0, 0, 112, 1)
     with pytest.raises(ConfigError, match="unknown model 'r4d'"):
         estimate_step_memory("r4d", 0, 16, 112, 1)
+
+
+def test_a_crop_that_pools_to_one_value_is_estimated():
+    """r3d18 at a 16-pixel crop and 8 frames ends at 1 x 1 x 1 per channel: a one-clip
+    training-mode forward would make batch norm refuse it (it did, in CI's slow tests)."""
+    assert estimate_step_memory("r3d18", 4, 8, 16, 4) > 0
+    check_fits("r3d18", 4, 8, 16, 4, 1, "cpu")
