@@ -61,15 +61,18 @@ def ladder_configs(study: StudyConfig, seed: int) -> dict[str, FinetuneConfig]:
     }
 
 
-def climb(study: StudyConfig, probe=None) -> list[dict]:
+def climb(study: StudyConfig, probe=None, roles: tuple[str, ...] = ()) -> list[dict]:
     """Train (or reuse) every run of rungs 0-2 over `study.ladder_seeds`; one row per
     (seed, role) with its biased and unbiased top-1 (fractions), its run folder, and, for
-    the two controls' inits, the frozen probe of that init (`probe(study, folder, seed)`)."""
+    the two controls' inits, the frozen probe of that init (`probe(study, folder, seed)`).
+    `roles` (default: all) keeps some, e.g. rungs 0-1's ("learnable", "static", "scratch")."""
     from bepaper.train import finetune
 
     rows = []
     for seed in study.ladder_seeds:
         for role, cfg in ladder_configs(study, seed).items():
+            if roles and role not in roles:
+                continue
             res = finetune(cfg)
             row = {
                 "seed": seed,
