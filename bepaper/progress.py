@@ -46,3 +46,26 @@ def write(line: str) -> None:
     from tqdm import tqdm
 
     tqdm.write(line)
+
+
+_REUSED: dict = {"cell": None, "count": 0, "handle": None}
+
+
+def reused(path) -> None:
+    """Say that a finished run was reused. In a terminal: one line per run. In a kernel: one
+    line per notebook cell that counts them and names the latest (a study reusing fifty
+    runs would otherwise print fifty lines above its table)."""
+    if not in_kernel():
+        print(f"reusing finished run {path}")
+        return
+    from IPython import get_ipython
+    from IPython.display import Pretty, display
+
+    cell = get_ipython().execution_count
+    if _REUSED["cell"] != cell or _REUSED["handle"] is None:
+        _REUSED.update(cell=cell, count=0, handle=display(Pretty(""), display_id=True))
+    _REUSED["count"] += 1
+    n = _REUSED["count"]
+    _REUSED["handle"].update(
+        Pretty(f"reusing {n} finished run{'s' if n > 1 else ''} (the latest: {path})")
+    )

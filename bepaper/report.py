@@ -15,6 +15,7 @@ import torch
 from bepaper import labels
 from bepaper.runs import atomic_path, atomic_write_json, atomic_write_text
 from bepaper.stats import format_ci, mean_ci, paired_test, verdict
+from bepaper.tables import save_figure
 
 # the study's metrics, in the words of `bepaper.labels`
 METRICS = {k: labels.column(k) for k in ("biased_top1", "unbiased_top1", "probe_top1")}
@@ -273,9 +274,7 @@ def study_figure(rows: list[dict], title: str, chance: float):
 
 def plot_study(rows: list[dict], path: Path, title: str, chance: float) -> None:
     """`study_figure` written to `path` (PNG) and beside it as PDF."""
-    fig = study_figure(rows, title, chance)
-    fig.savefig(path, dpi=120)
-    fig.savefig(path.with_suffix(".pdf"))
+    save_figure(study_figure(rows, title, chance), path.parent, path.stem, dpi=120)
 
 
 def plot_title(preset: str, seeds: list, machine_text: str, complete: bool = True) -> str:
@@ -369,6 +368,4 @@ def ladder_figure(ladder_rows: list[dict], checks: list[dict], title: str, chanc
 
 def plot_ladder(ladder_rows, checks, path: Path, title: str, chance: float) -> None:
     """`ladder_figure` written to `path` (PNG) and beside it as PDF."""
-    fig = ladder_figure(ladder_rows, checks, title, chance)
-    fig.savefig(path, dpi=120)
-    fig.savefig(path.with_suffix(".pdf"))
+    save_figure(ladder_figure(ladder_rows, checks, title, chance), path.parent, path.stem, dpi=120)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bepaper import paper
 from bepaper.errors import ConfigError
-from bepaper.runs import atomic_write_text
+from bepaper.runs import atomic_path, atomic_write_text
 from bepaper.stats import format_ci, mean_ci
 
 
@@ -203,13 +203,15 @@ def write_table(
     return [md, csv]
 
 
-def save_figure(fig, folder: str | Path, stem: str) -> list[Path]:
-    """A matplotlib figure as PNG and PDF under `folder`, cropped to what it draws."""
+def save_figure(fig, folder: str | Path, stem: str, dpi: int = 130) -> list[Path]:
+    """A matplotlib figure as PNG and PDF under `folder`, cropped to what it draws with a
+    margin, each written atomically (a reader never sees half a file)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight", pad_inches=0.08)
-    fig.savefig(paths[1], bbox_inches="tight", pad_inches=0.08)
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=dpi, bbox_inches="tight", pad_inches=0.2)
     return paths
 
 

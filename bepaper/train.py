@@ -49,6 +49,7 @@ from bepaper.identity import run_folder, run_identity
 from bepaper.methods import build_method
 from bepaper.models import Classifier, build_backbone
 from bepaper.progress import bar as progress_bar
+from bepaper.progress import reused as progress_reused
 from bepaper.progress import write as progress_write
 from bepaper.runs import RunDir
 from bepaper.weights import load_init, resolve_init
@@ -174,7 +175,7 @@ def open_run(cfg, command: str) -> tuple[RunDir, dict | None]:
     run = RunDir(path, to_dict(cfg), command, run_identity(cfg, command))
     if run.reusable():
         if dist.is_main():
-            print(f"reusing finished run {path}")
+            progress_reused(path)
         return run, run.results()
     resumed = run.open() if dist.is_main() else False
     dist.barrier()  # the folder exists before any process's loader logs a skipped video

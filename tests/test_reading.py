@@ -1,0 +1,24 @@
+"""bepaper.reading: the sentences under each notebook's result, computed from its numbers."""
+
+from __future__ import annotations
+
+import math
+
+from bepaper.reading import at_chance, quickstart_reading
+
+
+def test_at_chance_within_the_margin_or_the_interval():
+    assert at_chance(25.0, 25.0) and at_chance(26.9, 25.0) and not at_chance(27.5, 25.0)
+    assert at_chance(30.0, 25.0, half=6.0) and not at_chance(30.0, 25.0, half=4.0)
+    assert at_chance(0.0, 25.0)  # below chance learned nothing either
+    assert not at_chance(math.nan, 25.0)
+
+
+def test_quickstart_says_chance_below_chance_and_above():
+    at = quickstart_reading({"1": 25.0, "2": 26.0}, 25.0, 0)
+    assert "This is at chance (25.0%: 4 classes)" in at and "learned nothing" in at
+    below = quickstart_reading({"1": 0.0, "2": 12.5}, 25.0, 0)
+    assert "at or below chance (25.0%: 4 classes)" in below and "learned nothing" in below
+    above = quickstart_reading({"1": 90.0, "2": 25.0}, 25.0, 3)
+    assert "Above chance" in above and "seed 3" in above and "learned nothing" not in above
+    assert "did not finish" in quickstart_reading({}, 25.0, 0)
