@@ -22,3 +22,26 @@ def test_quickstart_says_chance_below_chance_and_above():
     above = quickstart_reading({"1": 90.0, "2": 25.0}, 25.0, 3)
     assert "Above chance" in above and "seed 3" in above and "learned nothing" not in above
     assert "did not finish" in quickstart_reading({}, 25.0, 0)
+
+
+def test_a_run_is_named_for_a_reader(tmp_path):
+    """CAM grids and other per-run figures say 'MoCo + BE', not the run folder's hash."""
+    from bepaper.analysis.loading import FinishedRun
+    from bepaper.config import PretrainConfig, build_config, to_dict
+
+    pre = build_config(
+        PretrainConfig,
+        overrides=["method.name=moco", "method.be=true", "method.hard_negatives=false"],
+    )
+    folder = tmp_path / "pre"
+    folder.mkdir()
+    (folder / "identity.json").write_text('{"command": "pretrain"}')
+    (folder / "config.yaml").write_text(__import__("yaml").safe_dump(to_dict(pre)))
+    (folder / "finished.json").write_text("{}")
+    assert FinishedRun(folder, "pretrain", to_dict(pre), {}).reader_name == "MoCo + BE"
+    tuned = FinishedRun(tmp_path / "ft", "finetune", {"init": str(folder)}, {})
+    assert tuned.reader_name == "MoCo + BE, fine-tuned"
+    scratch = FinishedRun(tmp_path / "s", "finetune", {"init": "", "static": True}, {})
+    assert scratch.reader_name == "trained from random init, static frames"
+    published = FinishedRun(tmp_path / "p", "finetune", {"init": "/w/rgb_imagenet.pt"}, {})
+    assert published.reader_name == "fine-tuned from rgb_imagenet.pt"

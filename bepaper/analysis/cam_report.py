@@ -370,7 +370,8 @@ def cam_report(
         out_dir / "cam_grid.png",
         max_frames=max_frames,
         show_frames=False,
-        title=f"{run.path.name} ({run.command}): CAM overlays, split {split}\n{GRID_NOTE}",
+        title=f"{run.reader_name} (run {run.path.name}): CAM overlays, test split {split}\n"
+        f"{GRID_NOTE}",
     )
     table = pd.DataFrame(rows)
     with atomic_path(out_dir / "cam.csv") as tmp:

@@ -50,6 +50,27 @@ class FinishedRun:
     def seed(self) -> int:
         return int(self.config.get("run", {}).get("seed", 0))
 
+    @property
+    def reader_name(self) -> str:
+        """What a reader calls the run: a pretraining run by its arm ('MoCo + BE'), a
+        fine-tuning run by its init's ('MoCo + BE, fine-tuned'; 'trained from random init';
+        an init that is not a run folder by its file name), ', static frames' when it saw
+        repeated frames."""
+        from bepaper import labels
+        from bepaper.config import PretrainConfig, from_dict
+        from bepaper.protocol import method_arm
+
+        if self.command == "pretrain":
+            return labels.arm(method_arm(from_dict(PretrainConfig, self.config).method))
+        init = str(self.config.get("init", "") or "")
+        name = "trained from random init"
+        if init:
+            try:
+                name = f"{open_run(init).reader_name}, fine-tuned"
+            except CheckpointError:  # a published checkpoint file, or a folder gone
+                name = f"fine-tuned from {Path(init).name}"
+        return f"{name}, static frames" if self.static else name
+
     def augment(self) -> AugmentConfig:
         """The run's view settings (crop_size, eval_crop: the test view)."""
         return _section(AugmentConfig, self.config.get("augment", {}))
