@@ -97,29 +97,13 @@ def video_scores(
     return VideoOutputs(torch.cat(outs), torch.cat(labels), torch.cat(indices))
 
 
-def video_outputs(
-    fn: Callable[[Tensor], Tensor],
-    dataset: LabeledClips,
-    aug: AugmentConfig,
-    device: torch.device,
-    batch_size: int = 16,
-    workers: int = 0,
-    amp: bool = False,
-    progress: bool = True,
-    desc: str = "evaluate",
-) -> tuple[Tensor, Tensor]:
-    """Run `fn` on every clip of every test video. Returns (outputs B x n x X, labels B);
-    skipped (unreadable) videos are left out. `video_scores` also gives their indices."""
-    out = video_scores(fn, dataset, aug, device, batch_size, workers, amp, progress, desc)
-    return out.values, out.labels
-
-
 def accuracy(
     model: nn.Module, dataset: LabeledClips, aug: AugmentConfig, device: torch.device, **kwargs
 ) -> tuple[float, Tensor, Tensor]:
     """Video top-1 of a classifier. Returns (top1, per-video scores N x C, labels N)."""
     model.eval()
-    logits, labels = video_outputs(model, dataset, aug, device, **kwargs)
+    out = video_scores(model, dataset, aug, device, **kwargs)
+    logits, labels = out.values, out.labels
     if len(labels) == 0:
         return float("nan"), logits, labels
     scores = combine_clip_scores(logits)
