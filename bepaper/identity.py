@@ -49,6 +49,11 @@ def read_identity(folder: str | os.PathLike) -> dict | None:
 # that version 1's stored runs were trained with.
 RESULTS_VERSION = 2
 
+# A backbone's own version, bumped when its computation changes (runs of it made before are
+# then not reused; other backbones' identities stay as they were). Backbones not listed: 1.
+# i3d 2: strided layers pad as TensorFlow's SAME (the published I3D weights' padding).
+BACKBONE_VERSIONS = {"i3d": 2}
+
 
 def run_identity(cfg, command: str) -> dict:
     """What a run's result depends on: the command, the config without its execution
@@ -56,6 +61,10 @@ def run_identity(cfg, command: str) -> dict:
     identity of its init."""
     ident = {"command": command, "config": result_dict(cfg), "data": data_fingerprint(cfg.data)}
     ident["results_version"] = RESULTS_VERSION
+    model = getattr(cfg, "model", None)
+    backbone_version = BACKBONE_VERSIONS.get(getattr(model, "backbone", ""), 1)
+    if backbone_version != 1:
+        ident["backbone_version"] = backbone_version
     init = getattr(cfg, "init", "")
     if init:
         ident["config"]["init"] = _init_identity(init)

@@ -241,23 +241,31 @@ def test_piergiaj_i3d_layout(tmp_path, piergiaj):
     ]
 
 
-def test_i3d_on_even_sides_samples_one_pixel_earlier(piergiaj):
-    """What the module docstring warns of: same shapes, other values on even sides."""
+@pytest.mark.parametrize("shape", [(1, 3, 8, 32, 32), (1, 3, 6, 40, 34)], ids=["even", "mixed"])
+def test_i3d_pads_as_tensorflow_on_even_sides_too(piergiaj, shape):
+    """Even sides, where TensorFlow's SAME pads one less at the start than PyTorch's
+    symmetric padding (224-pixel crops, 16 or 64 frames: how the weights are used)."""
     net = build_backbone("i3d")
     net.load_state_dict(published_weights(piergiaj.state_dict(), "i3d").state)
-    x = _clip((1, 3, 8, 32, 32))
+    x = _clip(shape)
     with torch.no_grad():
         ours, theirs = net.eval()(x), piergiaj.features(x)
-        stem, their_stem = net.body[0](x), piergiaj.Conv3d_1a_7x7(x)
-    assert ours.shape == theirs.shape and stem.shape == their_stem.shape
-    assert (ours - theirs).abs().max() > 0.05 * theirs.abs().max()
-    # bepaper's stem window i starts at 2i - 3, TensorFlow SAME's at 2i - 2: bepaper's stem
-    # output is the source's on the input moved one frame and pixel later (the last two
-    # outputs per side aside, whose windows reach the input's last frame or pixel)
-    later = F.pad(x, (1, 0, 1, 0, 1, 0))[:, :, :-1, :-1, :-1]
-    with torch.no_grad():
-        moved = piergiaj.Conv3d_1a_7x7(later)
-    torch.testing.assert_close(stem[:, :, :-2, :-2, :-2], moved[:, :, :-2, :-2, :-2])
+        other = piergiaj.features(x.flip(-1))
+    _close(ours, theirs, other)
+
+
+def test_tf_same_pad_against_tensorflows_rule():
+    """The pad total of TensorFlow's SAME (out = ceil(L/s); pad = max((out - 1) s + k - L,
+    0), the smaller half first), checked on each side alone against the formula."""
+    from bepaper.models.i3d import tf_same_pad
+
+    for size in range(1, 12):
+        for k, s in ((7, 2), (3, 2), (2, 2), (3, 1), (1, 1)):
+            x = torch.zeros(1, 1, size, 1, 1)
+            padded = tf_same_pad(x, (k, 1, 1), (s, 1, 1)).shape[2] - size
+            out = -(-size // s)
+            assert padded == max((out - 1) * s + k - size, 0)
+            assert (padded + size - k) // s + 1 == out  # a conv then gives ceil(L/s)
 
 
 # --- the BE authors' I3D (hassony2's layout), blocks written here ----------------------------

@@ -20,11 +20,10 @@ keys. Batch-norm epsilons differ (torchvision's S3D and piergiaj's I3D use 1e-3,
 1e-5): the difference is added to `running_var`, so in eval mode the backbone computes what
 the source computes.
 
-Padding: piergiaj's and the BE authors' I3D pad like TensorFlow's SAME (one more at the end
-than at the start on even sides at stride 2), bepaper's I3D pads symmetrically. The weights
-map exactly, but at the stride-2 layers (Conv_1a, MaxPool_2a, _3a, _4a) bepaper samples one
-pixel (frame) earlier on even sides; on sides that stay odd there (e.g. 33 px, 5 frames for
-piergiaj's) the two agree to float precision.
+Padding: piergiaj's I3D pads like TensorFlow's SAME (one more at the end than at the start on
+even sides at stride 2), and so does bepaper's I3D (`bepaper.models.i3d.tf_same_pad`): the
+features agree to float precision on any clip size. The BE authors' I3D pads statically with
+the same split, which agrees with SAME on even sides (224-pixel crops, 16 or 64 frames).
 """
 
 from __future__ import annotations
