@@ -527,6 +527,12 @@ class StudyConfig:
     ladder_seeds: list[int] = param([0, 1, 2, 3, 4], "seeds of the ladder's rungs 0-2", ge=0)
     name: str = param("synthbias", "stem of the files written to `figures`")
     figures: str = param("figures", "where tables, plots and result files go", execution=True)
+    finished_only: bool = param(
+        False,
+        "train nothing: report the seeds whose every run has finished (a study run in parts, "
+        "e.g. seeds in parallel jobs); the report says which planned seeds are missing",
+        execution=True,
+    )
     data: DataConfig = section(DataConfig, "the videos (dataset, root are set by the study)")
     augment: AugmentConfig = section(AugmentConfig, "pretraining views")
     finetune_augment: AugmentConfig = section(finetune_augment, "fine-tuning and test views")

@@ -20,7 +20,7 @@ import math
 import re
 from pathlib import Path
 
-from bepaper.report import METRICS, label, render_table
+from bepaper.report import METRICS, label, partial_words, render_table
 from bepaper.runs import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,12 +56,7 @@ def block_verdict(figures: Path = FIGURES) -> str:
     if s is None:
         return _missing(f"figures/{VERDICT}")
     n = len(s["info"]["seeds"])
-    partial = (
-        ""
-        if s["info"].get("complete")
-        else f"**Partial: the study was still running when these files were written; {n} "
-        "seeds so far.** "
-    )
+    partial = "" if s["info"].get("complete") else f"**Partial: {partial_words(s['info'])}.** "
     head = [
         f"{partial}Measured by `bepaper study` on {s['machine']}, {n} seeds, SynthBias "
         f"`{s['study']['preset']}` ({s['info']['classes']} classes, chance "

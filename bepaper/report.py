@@ -161,10 +161,19 @@ def write_study(study, ladder_rows: list[dict], rows: list[dict], info: dict) ->
     return written
 
 
+def partial_words(info: dict) -> str:
+    """What a partial study's files hold: which of its planned seeds are missing."""
+    planned, seeds = info.get("planned_seeds"), info.get("seeds", [])
+    if not planned:
+        return "the study was still running"
+    missing = [s for s in planned if s not in seeds]
+    return f"{len(seeds)} of its {len(planned)} planned seeds; seeds {missing} have not finished"
+
+
 def render_table(result: dict) -> str:
     """The study's Markdown report from its summary (as written to <name>_summary.json)."""
     info, summary = result["info"], result["summary"]
-    status = "" if info.get("complete") else " (PARTIAL: the study was still running)"
+    status = "" if info.get("complete") else f" (PARTIAL: {partial_words(info)})"
     lines = [
         f"# The BE question on SynthBias `{result['study']['preset']}`{status}",
         "",

@@ -30,6 +30,7 @@ from bepaper.config import FinetuneConfig, PretrainConfig, StudyConfig, to_dict,
 from bepaper.data.datasets import load_split
 from bepaper.data.synthbias import generate
 from bepaper.distributed import resolve_device
+from bepaper.errors import ConfigError
 from bepaper.evaluate import probe
 from bepaper.identity import identity_key, run_folder, run_identity
 from bepaper.ladder import climb
@@ -116,14 +117,35 @@ def run_arm(study: StudyConfig, arm: str, seed: int) -> dict:
     return row
 
 
+def finished(cfg) -> bool:
+    """Whether the run of `cfg` (pretraining or fine-tuning) has finished."""
+    command = "pretrain" if isinstance(cfg, PretrainConfig) else "finetune"
+    return (run_folder(cfg, command) / "finished.json").is_file()
+
+
+def finished_seeds(study: StudyConfig) -> list[int]:
+    """The seeds of `study.seeds` whose every arm's runs have finished."""
+    return [
+        seed
+        for seed in study.seeds
+        if all(
+            cfg is None or finished(cfg)
+            for arm in study.arms
+            for cfg in arm_configs(study, arm, seed)
+        )
+    ]
+
+
 def compare(study: StudyConfig, on_row=None) -> list[dict]:
     """Every (seed, arm), seeds in the outer loop so that partial results cover all arms.
-    `on_row(rows)` is called after each, so tables are written as results come."""
+    `on_row(rows)` is called after each, so tables are written as results come. With
+    `study.finished_only`, only the seeds whose runs have all finished (nothing trains)."""
     for arm in study.arms:
         arm_method(arm, study.method)  # every arm is valid before anything runs
     rows = []
     pretrained = any(arm_method(a, study.method) is not None for a in study.arms)
-    for seed in study.seeds:
+    seeds = finished_seeds(study) if study.finished_only else study.seeds
+    for seed in seeds:
         if pretrained:  # the floor of the frozen probe, per seed (sanity property 1)
             rows.append(
                 {"arm": "untrained", "seed": seed, "probe_top1": untrained_probe(study, seed)}
@@ -161,12 +183,26 @@ def run_study(study: StudyConfig) -> dict:
         "synth_seconds": round(time.time() - t0, 1),
         "classes": len(load_split(study.data)[1].classes),
     }
-    ladder_rows = climb(study, probe=frozen_probe) if study.ladder else []
+    ladder_rows = []
+    if study.ladder:
+        from bepaper.ladder import ladder_configs
+
+        ladder_done = all(
+            finished(cfg) for s in study.ladder_seeds for cfg in ladder_configs(study, s).values()
+        )
+        if study.finished_only and not ladder_done:
+            raise ConfigError(
+                "finished_only: the ladder's runs have not all finished; run the study without "
+                "it (or set ladder=false)"
+            )
+        ladder_rows = climb(study, probe=frozen_probe)
+    info["planned_seeds"] = list(study.seeds)
 
     def write(rows: list[dict], complete: bool = False) -> list[Path]:
         info["total_seconds"] = round(time.time() - t0, 1)
         return report.write_study(study, ladder_rows, rows, {**info, "complete": complete})
 
     rows = compare(study, on_row=write)
-    written = write(rows, complete=True)
+    done = {r["seed"] for r in rows}
+    written = write(rows, complete=done == set(study.seeds))
     return {"ladder": ladder_rows, "rows": rows, "info": info, "written": written}

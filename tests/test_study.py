@@ -127,3 +127,44 @@ def test_collect_gives_every_finished_run_as_a_row(root, tmp_path):
     out = load_outputs(run_folder(a, "finetune"), split=1)
     row = df[df["path"] == str(run_folder(a, "finetune"))].iloc[0]
     assert abs((out["scores"].argmax(1) == out["labels"]).mean() - row["test_top1.1"]) < 1e-6
+
+
+def test_finished_only_reports_the_finished_seeds_and_trains_nothing(tmp_path):
+    """A study run in parts (seeds in parallel jobs) is reported from what has finished:
+    the seeds whose every run is done, marked partial with the planned seeds it lacks."""
+    from pathlib import Path
+
+    from bepaper.config import StudyConfig
+    from bepaper.report import render_table
+    from bepaper.study import run_study
+
+    smoke = Path(__file__).resolve().parents[1] / "configs" / "synthbias_smoke.yaml"
+
+    def study(*extra):
+        return build_config(
+            StudyConfig,
+            files=[smoke],
+            overrides=[
+                f"synth_root={tmp_path / 'data'}",
+                f"run.root={tmp_path / 'runs'}",
+                f"figures={tmp_path / 'figures'}",
+                "arms=[random,moco]",
+                "ladder=false",
+                *extra,
+            ],
+        )
+
+    run_study(study("seeds=[0]"))
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    result = run_study(study("seeds=[0,1]", "finished_only=true"))
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == runs  # nothing trained
+    assert {r["seed"] for r in result["rows"]} == {0}
+    summary = json.loads((tmp_path / "figures" / "be_question_smoke_summary.json").read_text())
+    assert not summary["info"]["complete"] and summary["info"]["planned_seeds"] == [0, 1]
+    assert "PARTIAL: 1 of its 2 planned seeds; seeds [1] have not finished" in render_table(summary)
+    whole = run_study(study("seeds=[0]", "finished_only=true"))
+    assert {r["seed"] for r in whole["rows"]} == {0}
+    summary = json.loads((tmp_path / "figures" / "be_question_smoke_summary.json").read_text())
+    assert summary["info"]["complete"]
+    with pytest.raises(ConfigError, match="ladder's runs have not all finished"):
+        run_study(study("seeds=[0]", "finished_only=true", "ladder=true"))
