@@ -53,6 +53,11 @@ def save_outputs(
         )
 
 
+def save_scores(path: Path, ds: LabeledClips, res: dict, classes: list[str]) -> None:
+    """`classify_videos`'s per-video scores as an .npz (`save_outputs`, name 'scores')."""
+    save_outputs(path, ds, res["scores"], res["labels"], res["indices"], classes, "scores")
+
+
 def evaluate_splits(
     model: Classifier, cfg, device: torch.device, run: RunDir | None, static: bool = False
 ) -> dict:
@@ -75,15 +80,7 @@ def evaluate_splits(
         )
         out["test_top1"][str(s)] = res["top1"]
         if run is not None and dist.is_main():
-            save_outputs(
-                run.path / "outputs" / f"test_split{s}.npz",
-                ds,
-                res["scores"],
-                res["labels"],
-                res["indices"],
-                classes,
-                "scores",
-            )
+            save_scores(run.path / "outputs" / f"test_split{s}.npz", ds, res, classes)
     if cfg.eval.probe_split:
         out["probe"] = probe(model.backbone, cfg, device, run)
         out["probe_top1"] = out["probe"]["test_top1"]

@@ -92,7 +92,7 @@ def bias_test(
 
     from bepaper.data.datasets import LabeledClips, load_split
     from bepaper.distributed import resolve_device
-    from bepaper.evaluate import classify_videos, save_outputs
+    from bepaper.evaluate import classify_videos, save_scores
 
     if num_clips < 1:
         raise ConfigError(f"num_clips must be at least 1, got {num_clips}")
@@ -173,15 +173,7 @@ def bias_test(
         top1[name] = float(np.mean(hits)) if len(paths) else float("nan")  # float64: 10/72
         counts[name], skipped[name] = len(paths), log.read()
         correct[name] = dict(zip(paths, (bool(h) for h in hits), strict=True))
-        save_outputs(
-            out_dir / "outputs" / f"{name}.npz",
-            ds,
-            res["scores"],
-            res["labels"],
-            res["indices"],
-            classes,
-            "scores",
-        )
+        save_scores(out_dir / "outputs" / f"{name}.npz", ds, res, classes)
 
     contrast, n_contrast = None, 0
     if "new_background" in correct and "static_actor" in correct:
