@@ -70,6 +70,10 @@ def test_the_paper_preset_reads_the_roots_and_says_the_subset(datasets, tmp_path
     assert p.datasets["ucf101"].endswith("UCF101")
     assert any(line.startswith("ucf101: 2 of 101 classes") for line in lines)
     assert any("note: hmdb51: split files for 2 of 51 classes" in line for line in lines)
+    # split files found beside the videos are not in datasets.yaml: the loaders' lookup
+    assert "hmdb51" not in p.split_dirs
+    home = datasets.parent
+    assert p.data_folders("hmdb51") == (home / "hmdb51_org", home / "testTrainMulti_7030_splits")
     with pytest.raises(DataError, match="datasets.yaml"):
         p.data_settings("diving48")
 
