@@ -211,6 +211,15 @@ class Preset:
         pointed at another of the paper's datasets under this preset."""
         return dataclasses.replace(like.data, **self.data_settings(dataset), split=split)
 
+    def data_folders(self, dataset: str) -> tuple[Path, Path]:
+        """(video root, split folder) of one of the paper's datasets here, found as the
+        loaders find them (`bepaper.data.datasets.split_location`): a root that holds the
+        archive's folder (`hmdb51_org/`) gives that folder, and split files found beside
+        it (not named in datasets.yaml) are found."""
+        from bepaper.data.datasets import split_location
+
+        return split_location(DataConfig(**self.data_settings(dataset)))
+
     # ------------------------------------------------------------------ configs
 
     def protocol(

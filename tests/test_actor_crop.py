@@ -14,7 +14,7 @@ from scipy.ndimage import map_coordinates
 from bepaper.config import DataConfig
 from bepaper.data import actor_crop as ac
 from bepaper.data import synthbias as sb
-from bepaper.data.datasets import load_split
+from bepaper.data.datasets import data_fingerprint, load_split
 from bepaper.data.splits import read_ucf101
 from bepaper.errors import CheckpointError, ConfigError, DataError
 
@@ -210,6 +210,21 @@ def test_hog_runs_end_to_end(mini: Path, tmp_path: Path) -> None:
             assert (boxes[:, 2:] > boxes[:, :2]).all()
     for name in ("classInd.txt", "trainlist01.txt", "testlist01.txt"):
         assert (out / "splits" / name).read_bytes() == (mini / "splits" / name).read_bytes()
+
+
+def test_the_actor_crops_of_a_real_dataset_are_other_data(mini: Path, tmp_path: Path) -> None:
+    """The crops keep the source's split files byte for byte; their meta.json tells their
+    runs apart from the source's (else a fine-tune on Actor-HMDB51 reuses HMDB51's run)."""
+
+    def fingerprint(root: Path) -> str:
+        return data_fingerprint(DataConfig(dataset="ucf101", root=str(root)))
+
+    kw = dict(boxes="hog", detect_every=6, progress=False)
+    out = ac.build_actor_crops(mini / "videos", mini / "splits", tmp_path / "out", **kw)
+    wide = ac.build_actor_crops(mini / "videos", mini / "splits", tmp_path / "w", margin=0.5, **kw)
+    assert len({fingerprint(mini), fingerprint(out), fingerprint(wide)}) == 3
+    shutil.copytree(out, tmp_path / "copy")
+    assert fingerprint(tmp_path / "copy") == fingerprint(out)  # not where it lies
 
 
 def test_fasterrcnn_runs_with_local_weights(mini: Path, tmp_path: Path) -> None:

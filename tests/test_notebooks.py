@@ -6,13 +6,13 @@ and fails once one "ours" number of its CSV is changed from 25.0 to 26.0)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import papermill
 import pytest
+from conftest import result_values
 
 from bepaper.notebook import find_root
 
@@ -41,29 +41,6 @@ def text_of(output: dict) -> str:
         return output["text"]
     data = output.get("data", {})
     return data.get("text/markdown") or data.get("text/plain") or ""
-
-
-def result_values(runs: Path) -> set[float]:
-    """Every top-1 and recall (in %, to 0.01) that a result file under `runs` holds, read
-    from the JSON files themselves: what a table's numbers must come from."""
-    found: set[float] = set()
-
-    def walk(x, key=""):
-        if isinstance(x, dict):
-            for k, v in x.items():
-                walk(v, k if k in ("test_top1", "recall") else key)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, key)
-        elif key and isinstance(x, int | float) and not isinstance(x, bool):
-            found.add(round(100 * float(x), 2))
-
-    for path in runs.rglob("*.json"):
-        try:
-            walk(json.loads(path.read_text()))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-    return found
 
 
 def check_executed(executed, stem: str, work: Path, written: list[Path]) -> None:

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import hmdb51_layout, ucf101_layout, use_datasets
 
 from bepaper.commands import plan as plan_command
 from bepaper.config import FinetuneConfig, PretrainConfig, build_config
-from bepaper.data.splits import read_hmdb51, read_ucf101
 from bepaper.errors import DataError
 from bepaper.experiments import Preset
 from bepaper.identity import run_folder
@@ -45,44 +44,21 @@ TINY = [
 ROW = "moco_be_c3d_ucf101"
 
 
-def _link(video_root: Path, split, keep: set[int], video: Path) -> None:
-    """Every listed training video of the classes `keep` (fine-tuning draws 2 per class) and
-    3 test videos per class (the others are listed, missing, and skipped by the test)."""
-    test = [[i.path for i in split.test if i.label == k][:3] for k in sorted(keep)]
-    relpaths = [i.path for i in split.train if i.label in keep] + sum(test, [])
-    for rel in relpaths:
-        (video_root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (video_root / rel).symlink_to(video)
-
-
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory, splits_dir, tiny_frames, write_video) -> Path:
-    """datasets.yaml naming UCF101 and HMDB51 in their official layouts (two classes)."""
+    """datasets.yaml naming UCF101 and HMDB51 in their official layouts (two classes each,
+    every training video of split 1 and 3 test videos per class; conftest.py)."""
     home = tmp_path_factory.mktemp("data")
     avi = write_video(home / "tiny.avi", tiny_frames, codec="mpeg4")
-    ucf = home / "UCF101"
-    (ucf / "UCF-101").mkdir(parents=True)
-    (ucf / "ucfTrainTestlist").symlink_to(splits_dir / "ucf101", target_is_directory=True)
-    split = read_ucf101(splits_dir / "ucf101", 1)
-    keep = {split.classes.index(c) for c in ("ApplyEyeMakeup", "Billiards")}
-    _link(ucf / "UCF-101", split, keep, avi)
-    hmdb = home / "hmdb51_org"
-    lists = home / "testTrainMulti_7030_splits"
-    lists.mkdir()
-    for name in ("brush_hair", "wave"):
-        for k in (1, 2, 3):
-            shutil.copy(splits_dir / "hmdb51" / f"{name}_test_split{k}.txt", lists)
-    split = read_hmdb51(lists, 1)
-    _link(hmdb, split, {0, 1}, avi)
+    ucf = ucf101_layout(home, splits_dir, avi)
+    hmdb = hmdb51_layout(home, splits_dir, avi)
     config = home / "datasets.yaml"
     config.write_text(f"ucf101: {ucf}\nhmdb51: {hmdb}\n")
     return config
 
 
 def _preset(datasets: Path, runs: Path, monkeypatch, lines=None, overrides=TINY) -> Preset:
-    monkeypatch.setenv("BEPAPER_DATASETS", str(datasets))
-    for var in ("BEPAPER_UCF101", "BEPAPER_HMDB51", "BEPAPER_DIVING48", "BEPAPER_KINETICS400"):
-        monkeypatch.delenv(var, raising=False)
+    use_datasets(monkeypatch, datasets)
     log = lines.append if lines is not None else print
     return Preset.load("paper", runs=str(runs), overrides=list(overrides), log=log)
 
@@ -94,6 +70,10 @@ def test_the_paper_preset_reads_the_roots_and_says_the_subset(datasets, tmp_path
     assert p.datasets["ucf101"].endswith("UCF101")
     assert any(line.startswith("ucf101: 2 of 101 classes") for line in lines)
     assert any("note: hmdb51: split files for 2 of 51 classes" in line for line in lines)
+    # split files found beside the videos are not in datasets.yaml: the loaders' lookup
+    assert "hmdb51" not in p.split_dirs
+    home = datasets.parent
+    assert p.data_folders("hmdb51") == (home / "hmdb51_org", home / "testTrainMulti_7030_splits")
     with pytest.raises(DataError, match="datasets.yaml"):
         p.data_settings("diving48")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import write_kinetics_csv
 
 from bepaper.config import DataConfig
 from bepaper.data.datasets import LabeledClips, load_split
@@ -131,13 +132,10 @@ def test_kinetics_train_and_val_class_folders(tmp_path, tiny_video):
     """The downloaders' train/<label>/ and val/<label>/ (spaces as underscores), with the
     csv annotations in the official 'kinetics400' folder beside the videos."""
     home = tmp_path / "k400"
-    (home / "kinetics400").mkdir(parents=True)
-    header = "label,youtube_id,time_start,time_end,split,is_cc\r\n"
-    (home / "kinetics400" / "train.csv").write_bytes(
-        (header + "air drumming,aa,1,11,train,0\r\nabseiling,bb,0,10,train,0\r\n").encode()
-    )
-    (home / "kinetics400" / "validate.csv").write_bytes(
-        (header + "air drumming,cc,5,15,val,0\r\n").encode()
+    rows = [("air drumming", "aa", 1, 11, "train"), ("abseiling", "bb", 0, 10, "train")]
+    write_kinetics_csv(home / "kinetics400" / "train.csv", rows)
+    write_kinetics_csv(
+        home / "kinetics400" / "validate.csv", [("air drumming", "cc", 5, 15, "val")]
     )
     _place(
         home,

@@ -252,9 +252,12 @@ _FINGERPRINTS: dict[tuple[str, str, str], str] = {}
 def data_fingerprint(cfg: DataConfig) -> str:
     """A hash of what defines a dataset's content and labels, independent of where it lies:
     every file of its split folder, plus, for SynthBias, its meta.json (generator version,
-    preset, seed, writer, config: the videos are a function of these), and for a real
-    dataset of which only some classes are on disk, those classes. Two copies of the same
-    data in different places get the same fingerprint, so their runs are interchangeable."""
+    preset, seed, writer, config: the videos are a function of these), for a real dataset
+    of which only some classes are on disk, those classes, and for a real dataset written by
+    `bepaper.data.actor_crop` (`<root>/videos`, `<root>/splits`), its meta.json: the actor
+    crops keep the source's split files byte for byte, so without it Actor-HMDB51 would be
+    HMDB51. Two copies of the same data in different places get the same fingerprint, so
+    their runs are interchangeable."""
     import hashlib
 
     video_root, split_dir = split_location(cfg)
@@ -266,8 +269,9 @@ def data_fingerprint(cfg: DataConfig) -> str:
             if parsed.note:  # a subset of the classes is other data than the whole set
                 h.update("\n".join(parsed.classes).encode())
         files = sorted(p for p in split_dir.rglob("*") if p.is_file())
-        if cfg.dataset == "synthbias":
-            files.append(Path(cfg.root).expanduser() / "meta.json")
+        meta = Path(cfg.root).expanduser() / "meta.json"
+        if cfg.dataset == "synthbias" or (video_root.name == "videos" and meta.is_file()):
+            files.append(meta)
         for p in files:
             name = "meta.json" if p.parent != split_dir and p.name == "meta.json" else None
             h.update((name or str(p.relative_to(split_dir))).encode())
