@@ -290,6 +290,8 @@ def test_region_geometry() -> None:
     # a 320 x 240 frame whose union is wider than the frame is tall: as square as it can
     assert ac.crop_region((10, 100, 300, 140), 320, 240) == (10, 0, 300, 240)
     assert ac.output_size((10, 0, 300, 240), 112, square=False) == (136, 112)
+    # the default side: the short side, even, off the sides decord cannot batch-read
+    assert [ac.default_side(s) for s in (240, 241, 48, 49, 24, 10)] == [240, 240, 50, 50, 26, 18]
     boxes = np.array([[0, 0, 0, 0], [2, 3, 5, 9], [1, 1, 4, 4]])
     assert ac.union_box(boxes) == (1, 1, 5, 9)
     filled, found = ac.fill_missing(boxes)

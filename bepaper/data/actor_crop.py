@@ -19,8 +19,9 @@ max(width, height) around its centre and shifted to lie inside the frame. Where 
 is too small for that square, it is grown only as far as the frame allows, and the resize
 to a square stretches it a little. It is resized to `size` x `size` (default: the source's
 short side, so a SynthBias crop has the source's frame side and the loaders see the same
-shapes). With `square=False` the region keeps its aspect, resized so that its short side
-is `size` (both sides rounded to even numbers, as yuv420p needs).
+shapes; made even, and moved by two pixels off the sides decord cannot batch-read). With
+`square=False` the region keeps its aspect, resized so that its short side is `size` (both
+sides rounded to even numbers, as yuv420p needs).
 
 Detector boxes. Faster R-CNN (COCO label 1, "person", score ≥ `score_threshold`) or HOG
 people windows. A frame's box is the union of its people. Frames without one take the
@@ -118,6 +119,16 @@ def crop_region(
 
     nx0, ny0 = place(x0, x1, w, width), place(y0, y1, h, height)
     return nx0, ny0, nx0 + w, ny0 + h
+
+
+def default_side(short: int) -> int:
+    """The default square side for a source whose short side is `short`: that side made
+    even (yuv420p) and moved off the sides decord cannot batch-read (DECORD_BAD_SIZES, by
+    two pixels), at least 16."""
+    side = max(16, short - short % 2)
+    while side in DECORD_BAD_SIZES:
+        side += 2
+    return side
 
 
 def output_size(region: tuple[int, int, int, int], size: int, square: bool) -> tuple[int, int]:
@@ -325,7 +336,7 @@ def _crop_one(job: tuple) -> dict:
             raw = detect_boxes(frames, spec)
         boxes, found = fill_missing(raw)
         region = crop_region(union_box(boxes), w, h, spec.margin, spec.square)
-        out_w, out_h = output_size(region, spec.size or min(h, w), spec.square)
+        out_w, out_h = output_size(region, spec.size or default_side(min(h, w)), spec.square)
         write_video(dst, crop_frames(frames, region, out_w, out_h), fps, "pyav", spec.quality)
         np.save(box_dst, map_boxes(boxes, region, out_w, out_h))
     except Exception as err:  # any failure skips this video; all failing is an error
