@@ -13,7 +13,8 @@ leaving it pending), added to the Slurm parameters already set on the executor; 
 `--gpus-per-node=0`. With a local executor (`submitit.LocalExecutor`, or `AutoExecutor` on a
 machine without Slurm), which has no dependencies, `submit_plan` waits for the jobs a run
 needs before submitting it, and stops at a run whose dependency failed. Each job's output
-goes to `<run folder>/job.log`.
+goes to `jobs/<run folder's name>.log` beside the run folders (not inside: bepaper refuses
+to start a run in a folder that holds anything but a run).
 """
 
 from __future__ import annotations
@@ -36,13 +37,19 @@ class PlannedRun:
     """One run of a plan: `command` is the argv after `bepaper` (e.g. ["finetune",
     "configs/x.yaml", "run.out=runs/f"]), `gpus` the GPUs it uses on one node (0 = CPU),
     `needs` the names of the runs that must succeed first, `folder` its run folder (the
-    job's log goes there)."""
+    job's log goes to `job_log(folder)`)."""
 
     name: str
     command: list[str]
     gpus: int = 1
     needs: list[str] = field(default_factory=list)
     folder: str = ""
+
+
+def job_log(folder: str | Path) -> Path:
+    """Where the job of the run in `folder` writes its output: jobs/<name>.log beside it."""
+    folder = Path(folder)
+    return folder.parent / "jobs" / f"{folder.name}.log"
 
 
 class CommandFailed(BepaperError):
@@ -198,6 +205,6 @@ def submit_plan(
                     ) from None
         folder = Path(run.folder or Path(cwd) / "runs" / run.name)
         executor.update_parameters(**_parameters(executor, run, dependency, base))
-        command = RunCommand(launch_argv(run, python, entry), cwd, str(folder / "job.log"))
+        command = RunCommand(launch_argv(run, python, entry), cwd, str(job_log(folder)))
         jobs[i] = executor.submit(command)
     return jobs

@@ -57,7 +57,7 @@ def test_local_jobs_run_after_what_they_need(tmp_path):
     assert len(jobs) == 4 and all(job.result() == 0 for job in jobs)
     pre, fine, ev = (_times(tmp_path, n) for n in ("pretrain", "finetune", "evaluate"))
     assert pre["end"] <= fine["start"] and fine["end"] <= ev["start"]
-    log = tmp_path / "runs" / "pretrain" / "job.log"
+    log = tmp_path / "runs" / "jobs" / "pretrain.log"
     assert log.read_text().strip() == "pretrain ran"
 
 
@@ -147,7 +147,7 @@ def test_slurm_dependencies_are_afterok(tmp_path, fake_slurm, kind):
     b = jobs[2].submission().function
     assert b.argv[2:6] == ["torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     assert b.argv[-4:] == ["-m", "bepaper.cli", "finetune", "init=p"]
-    assert b.cwd == str(tmp_path) and b.log == str(tmp_path / "runs" / "finetune-b" / "job.log")
+    assert b.cwd == str(tmp_path) and b.log == str(tmp_path / "runs" / "jobs" / "finetune-b.log")
 
 
 @pytest.mark.parametrize(

@@ -189,3 +189,23 @@ def test_the_command_offers_the_plans_tables():
     from bepaper.commands import plan as command
 
     assert command.TABLES == plan.TABLES
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_the_plan(datasets, tmp_path, monkeypatch):
+    """The Slurm path (`bepaper plan --slurm`: bepaper.cluster through submitit) on
+    submitit's LocalExecutor: one real job per missing run of one row, each after the run it
+    needs; then every run is done and a second submission has nothing to submit."""
+    submitit = pytest.importorskip("submitit")
+    p = _preset(datasets, tmp_path / "runs", monkeypatch)
+    plan = build_plan(p, ("table1",), cells=(ROW,))
+    executor = submitit.LocalExecutor(tmp_path / "submitit")
+    executor.update_parameters(timeout_min=10)
+    jobs = submit_missing(plan, executor)
+    assert len(jobs) == 3 and all(job.result() == 0 for job in jobs)
+    assert set(build_plan(p, ("table1",), cells=(ROW,)).states().values()) == {"done"}
+    pre, *fine = plan.runs
+    pre_done = (pre.folder / "finished.json").stat().st_mtime
+    for r in fine:  # each fine-tune's folder was made after its pretraining had finished
+        assert (r.folder / "config.yaml").stat().st_mtime >= pre_done
+    assert submit_missing(build_plan(p, ("table1",), cells=(ROW,)), executor) == []

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         jobs = submit_missing(plan, executor)
         for job in jobs:
             print(f"submitted job {job.job_id}")
-        print(f"{len(jobs)} jobs submitted; logs in each run folder's job.log")
+        print(f"{len(jobs)} jobs submitted; their logs: jobs/<run folder>.log beside the runs")
     return 0
 
 
