@@ -16,6 +16,9 @@ NOTEBOOKS := quickstart figure3 be_question table1 table4 table2 table3 figure4 
 # At PRESET=paper, those with a paper path (real data): the others are SynthBias-only (its
 # generator, its ground truth, the BE question's study) and would stop make reproduce.
 PAPER_NOTEBOOKS := table1 table4 table2 table3 figure4 figure5 figures6_7
+# At PRESET=paper: RUN_MISSING=1 trains the missing runs inside the notebooks (in order,
+# resumably) instead of printing their commands; `bepaper plan` does the same from a shell.
+RUN_MISSING ?=
 # make test skips the tests marked slow (the notebooks, end-to-end runs): minutes on 2 cores.
 # Everything, as CI runs it:  make test PYTEST_ARGS=
 PYTEST_ARGS ?= -m "not slow"
@@ -48,7 +51,8 @@ reproduce: install
 	  echo "== notebooks/$$nb.ipynb (preset $(PRESET))"; start=$$(date +%s); \
 	  before=$$(ls runs | wc -l); \
 	  $(BIN)/papermill -k python3 --cwd notebooks notebooks/$$nb.ipynb \
-	    figures/$(PRESET)/$$nb.ipynb -p preset $(PRESET) --no-progress-bar || exit 1; \
+	    figures/$(PRESET)/$$nb.ipynb -p preset $(PRESET) \
+	    $(if $(RUN_MISSING),-p run_missing True,) --no-progress-bar || exit 1; \
 	  secs=$$(( $$(date +%s) - start )); new=$$(( $$(ls runs | wc -l) - before )); \
 	  trained=$$(( trained + new )); echo "   $$nb: $$secs s, $$new new runs"; \
 	  echo "$$nb,$$secs,$$new,\"$$machine\"" >> $$t; \
