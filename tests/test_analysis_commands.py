@@ -552,3 +552,16 @@ def test_error_through_a_subprocess(tmp_path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"bepaper: error: run folder not found: {tmp_path / 'none'}"
+
+
+def test_a_retrieval_is_reused_when_nothing_changed(runs, tmp_path, capsys) -> None:
+    """Table 3 at preset paper asks for the same retrievals on every call: the second call
+    returns the saved result and rewrites nothing; other settings encode again."""
+    kw = dict(num_clips=1, out_dir=tmp_path / "r", device="cpu", progress=True)
+    first = retrieval_from_run(runs["pretrain"], **kw)
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()}
+    assert retrieval_from_run(runs["pretrain"], **kw) == first
+    assert "reusing the retrieval in" in capsys.readouterr().out
+    assert files == {p: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()}
+    other = retrieval_from_run(runs["pretrain"], **{**kw, "ks": (1, 3)})
+    assert set(other["recall"]) == {"1", "3"} and other["request"] != first["request"]

@@ -34,6 +34,7 @@ float32: about 14 GB for HMDB51's 3570 training videos with I3D's 100,352 dimens
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -160,6 +161,22 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez(f, **arrays)
 
 
+def _reusable(out_dir: Path, request: dict) -> dict | None:
+    """The retrieval.json in `out_dir` when it was made for `request` and its files exist."""
+    path = out_dir / "retrieval.json"
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if saved.get("request") != request:
+        return None
+    if not all((out_dir / f).is_file() for f in saved.get("files", [])):
+        return None
+    return saved
+
+
 def retrieval_from_run(
     run_dir: str | os.PathLike,
     data: DataConfig | None = None,
@@ -188,6 +205,8 @@ def retrieval_from_run(
     backbone saw), `run.data_config(root=...)` gives that with another location. Queries
     are the test list of `split`, the gallery its training list. `topk`: neighbours kept per
     query (default max(ks), clamped to the gallery). Returns what retrieval.json holds.
+    A retrieval.json in `out_dir` made from the same run, data and settings is returned as it
+    is (nothing is encoded again); delete the folder to recompute.
     """
     import torch
 
@@ -217,6 +236,19 @@ def retrieval_from_run(
     )
     size = effective_pool_size(fmap, pool_size) if pool == "adaptive_max" else (1, 1, 1)
     out_dir = Path(out_dir)
+    request = {
+        "run_key": run.key,
+        "fingerprint": data_fingerprint(data),
+        "split": split,
+        "settings": [level, pool, list(size), clip_norm, centre, num_clips, list(ks), topk],
+        "clip": [data.num_frames, data.stride, data.load_size, aug.crop_size, aug.eval_crop],
+        "save_features": save_features,
+    }
+    saved = _reusable(out_dir, json_safe(request))
+    if saved is not None:
+        if progress:
+            print(f"reusing the retrieval in {out_dir}")
+        return saved
     out_dir.mkdir(parents=True, exist_ok=True)
 
     backbone = load_backbone(run, dev)
@@ -302,6 +334,7 @@ def retrieval_from_run(
         "seconds": round(time.perf_counter() - start, 2),
         "files": ["retrieval.json", "topk.npz"]
         + (["features_query.npz", "features_gallery.npz"] if save_features else []),
+        "request": request,
     }
     result = json_safe(result)
     atomic_write_json(out_dir / "retrieval.json", result)
