@@ -23,18 +23,25 @@ mkdir -p "$out"
 root=$(git rev-parse --show-toplevel)
 if [ "$mode" = lab ]; then
   port=${PORT:-8899}
+  # a settings folder of its own: no "Jupyter news?" toast over the page; a workspace folder
+  # of its own (and ?reset below): only the notebook photographed is open
+  lab_dir=$(mktemp -d)
+  mkdir -p "$lab_dir/settings/@jupyterlab/apputils-extension"
+  echo '{"fetchNews": "false", "checkForUpdates": false}' \
+    >"$lab_dir/settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
   "$python" -m jupyterlab --no-browser --ip 127.0.0.1 --port "$port" --allow-root \
     --ServerApp.token= --ServerApp.password= --ServerApp.root_dir="$root" \
+    --LabApp.user_settings_dir="$lab_dir/settings" --LabApp.workspaces_dir="$lab_dir/ws" \
     >"$out/jupyterlab.log" 2>&1 &
   lab=$!
-  trap 'kill $lab 2>/dev/null' EXIT
+  trap 'kill $lab 2>/dev/null; rm -rf "$lab_dir"' EXIT
   for _ in $(seq 60); do curl -s "http://127.0.0.1:$port/lab" >/dev/null && break; sleep 1; done
 fi
 for nb in "$@"; do
   name=$(basename "$nb" .ipynb)
   if [ "$mode" = lab ]; then
     rel=$(realpath --relative-to="$root" "$nb")
-    shoot "http://127.0.0.1:$port/lab/tree/$rel" "$out/$name.png" "${HEIGHT:-2400}"
+    shoot "http://127.0.0.1:$port/lab/tree/$rel?reset" "$out/$name.png" "${HEIGHT:-2400}"
   else
     "$python" -m nbconvert --to html --template lab --output-dir "$out" --output "$name" "$nb" \
       >/dev/null 2>&1
