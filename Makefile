@@ -38,8 +38,10 @@ $(STAMP): pyproject.toml Makefile
 
 # Every notebook through papermill; the executed copies go beside their tables and figures.
 # figures/<preset>/timing.csv records the call: the install (seconds when already done),
-# each notebook's seconds and the runs it trained. A call that trained nothing (a redraw)
-# writes timing_redraw.csv instead, so the measured full run is kept.
+# each notebook's seconds and the runs it trained (started or resumed, as its executed copy
+# prints them: other processes writing to runs/ at the same time are not counted). A call
+# that trained nothing (a redraw) writes timing_redraw.csv instead, so the measured full run
+# is kept.
 START := $(shell date +%s)
 reproduce: install
 	@mkdir -p figures/$(PRESET) runs
@@ -49,11 +51,11 @@ reproduce: install
 	echo "install,$$(( $$(date +%s) - $(START) )),0,\"$$machine\"" >> $$t; \
 	for nb in $(if $(filter paper,$(PRESET)),$(PAPER_NOTEBOOKS),$(NOTEBOOKS)); do \
 	  echo "== notebooks/$$nb.ipynb (preset $(PRESET))"; start=$$(date +%s); \
-	  before=$$(ls runs | wc -l); \
 	  $(BIN)/papermill -k python3 --cwd notebooks notebooks/$$nb.ipynb \
 	    figures/$(PRESET)/$$nb.ipynb -p preset $(PRESET) \
 	    $(if $(RUN_MISSING),-p run_missing True,) --no-progress-bar || exit 1; \
-	  secs=$$(( $$(date +%s) - start )); new=$$(( $$(ls runs | wc -l) - before )); \
+	  secs=$$(( $$(date +%s) - start )); \
+	  new=$$(grep -c -e '"run folder: ' -e '"resuming ' figures/$(PRESET)/$$nb.ipynb || true); \
 	  trained=$$(( trained + new )); echo "   $$nb: $$secs s, $$new new runs"; \
 	  echo "$$nb,$$secs,$$new,\"$$machine\"" >> $$t; \
 	done; \
