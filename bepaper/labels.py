@@ -293,6 +293,12 @@ def for_reader(df):
     return out.rename(columns={c: column(c) for c in out.columns if isinstance(c, str)})
 
 
+def shown(df, precision: int = 1):
+    """`for_reader(df)` as a notebook shows it: numbers to `precision` decimals, a missing
+    value as '—', no index column (a pandas Styler; the CSV keeps every digit)."""
+    return for_reader(df).style.format(precision=precision, na_rep="—").hide(axis="index")
+
+
 def axis_label(name: str) -> str:
     """The value axis of a paper column: 'R@5' → 'recall@5 (%)', 'pearson_rho' → 'Pearson ρ',
     a test set ('UCF101', 'HMDB51 (split 2)') → 'top-1 accuracy (%)'."""

@@ -45,3 +45,13 @@ def test_a_run_is_named_for_a_reader(tmp_path):
     assert scratch.reader_name == "trained from random init, static frames"
     published = FinishedRun(tmp_path / "p", "finetune", {"init": "/w/rgb_imagenet.pt"}, {})
     assert published.reader_name == "fine-tuned from rgb_imagenet.pt"
+
+
+def test_a_table_is_shown_with_reader_words_and_rounded():
+    import pandas as pd
+
+    from bepaper import labels
+
+    df = pd.DataFrame({"arm": ["moco+be", "random"], "unbiased_top1": [41.66666, float("nan")]})
+    html = labels.shown(df).to_html()
+    assert "MoCo + BE" in html and "41.7" in html and "41.67" not in html and "—" in html
