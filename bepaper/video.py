@@ -198,9 +198,13 @@ class PyAVReader:
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate
                 self.fps = float(rate) if rate else 0.0
-                self.num_frames = sum(1 for packet in container.demux(stream) if packet.size)
+                pts = [packet.pts for packet in container.demux(stream) if packet.size]
         except self._av.error.FFmpegError as err:
             raise VideoError(self.path, f"PyAV cannot open it: {_reason(err)}") from err
+        self.num_frames = len(pts)
+        # frame i is the packet with the i-th smallest timestamp; a decoder that drops a
+        # frame it cannot rebuild (a cut file) must not shift the ones after it
+        self._index = {t: i for i, t in enumerate(sorted(pts))} if None not in pts else None
         if self.num_frames == 0:
             raise VideoError(self.path, "no frames")
 
@@ -225,10 +229,13 @@ class PyAVReader:
         found: dict[int, np.ndarray] = {}
         try:
             with self._av.open(self.path) as container:
-                for i, frame in enumerate(self._frames(container)):
+                for k, frame in enumerate(self._frames(container)):
+                    i = k if self._index is None else self._index.get(frame.pts)
+                    if i is None:
+                        continue
                     if i in needed:
                         found[i] = frame.to_ndarray(format="rgb24")
-                    if i == last:
+                    if i >= last:
                         break
         except self._av.error.FFmpegError as err:
             raise VideoError(self.path, f"PyAV cannot open it: {_reason(err)}") from err

@@ -586,27 +586,21 @@ def test_leftovers_of_killed_writes_are_removed_on_rerun(tmp_path):
     assert not list(run.rglob(".tmp-*"))
 
 
-def test_a_backbone_version_changes_only_that_backbones_runs(monkeypatch):
+def test_a_backbone_version_changes_only_that_backbones_runs(synth, monkeypatch):
     """bepaper.identity.BACKBONE_VERSIONS: I3D's padding change (TensorFlow SAME) gives I3D
     runs new folders and leaves every other backbone's folder (and reuse) as it was."""
     import bepaper.identity as identity
     from bepaper.identity import run_folder
 
-    def folder(backbone: str):
-        return run_folder(
-            build_config(PretrainConfig, [], [f"model.backbone={backbone}"]), "pretrain"
+    def cfg(backbone: str):
+        return build_config(
+            PretrainConfig, [], [f"data.root={synth}", f"model.backbone={backbone}"]
         )
 
-    assert (
-        identity.run_identity(build_config(PretrainConfig, [], ["model.backbone=i3d"]), "pretrain")[
-            "backbone_version"
-        ]
-        == identity.BACKBONE_VERSIONS["i3d"]
-    )
-    before = {b: folder(b) for b in ("i3d", "r3d18", "r3d_small")}
-    assert "backbone_version" not in identity.run_identity(
-        build_config(PretrainConfig, [], ["model.backbone=r3d18"]), "pretrain"
-    )
-    monkeypatch.setitem(identity.BACKBONE_VERSIONS, "i3d", identity.BACKBONE_VERSIONS["i3d"] + 1)
-    assert folder("i3d") != before["i3d"]
-    assert folder("r3d18") == before["r3d18"] and folder("r3d_small") == before["r3d_small"]
+    assert identity.run_identity(cfg("i3d"), "pretrain")["backbone_version"] == 2
+    assert "backbone_version" not in identity.run_identity(cfg("r3d18"), "pretrain")
+    before = {b: run_folder(cfg(b), "pretrain") for b in ("i3d", "r3d18", "r3d_small")}
+    monkeypatch.setitem(identity.BACKBONE_VERSIONS, "i3d", 3)
+    assert run_folder(cfg("i3d"), "pretrain") != before["i3d"]
+    for b in ("r3d18", "r3d_small"):
+        assert run_folder(cfg(b), "pretrain") == before[b]
