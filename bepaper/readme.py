@@ -37,10 +37,14 @@ def _missing(path: str) -> str:
     return f"*Not measured yet: `{path}` does not exist.*"
 
 
+# the "+BE vs without" pairs the README's verdict reads (bepaper.report.BE_PAIRS)
+VERDICT_PAIRS = ("moco+be vs moco", "moco+hn+be vs moco+hn", "vcop+be vs vcop")
+
+
 def _sentences(summary: dict) -> list[str]:
     """The BE verdicts in plain words, one line per comparison and metric."""
     lines = []
-    for pair in ("moco+be vs moco", "moco+hn+be vs moco+hn"):
+    for pair in VERDICT_PAIRS:
         v = summary["verdicts"].get(pair)
         if not v:
             continue
@@ -74,12 +78,10 @@ def _reading(s: dict) -> str:
     α, how many false positives that many tests make by chance, which rungs of the ladder
     failed."""
     tests = [
-        t
-        for pair in ("moco+be vs moco", "moco+hn+be vs moco+hn")
-        for t in (s["summary"]["paired"].get(pair) or {}).values()
-        if t
+        t for pair in VERDICT_PAIRS for t in (s["summary"]["paired"].get(pair) or {}).values() if t
     ]
     hits = sum(t["perm_p"] < 0.05 for t in tests)
+    up = sum(t["perm_p"] < 0.05 and t["diff"] > 0 for t in tests)
     holds = (s.get("ladder") or {}).get("holds") or {}
     failed = [k for k, v in sorted(holds.items()) if not v]
     text = (
@@ -98,6 +100,13 @@ def _reading(s: dict) -> str:
         )
     elif hits == 0:
         text += " **BE did not help here.**"
+    else:
+        text += (
+            f" Of the {hits}, BE is higher in {up} and lower in {hits - up}: where it is lower, "
+            "**BE did not help there**."
+            if hits - up
+            else f" In all {hits}, BE is higher."
+        )
     return text
 
 

@@ -20,7 +20,14 @@ from bepaper.tables import save_figure
 # the study's metrics, in the words of `bepaper.labels`
 METRICS = {k: labels.column(k) for k in ("biased_top1", "unbiased_top1", "probe_top1")}
 # "+BE vs without" pairs, on the same seeds: (with BE, without BE)
-BE_PAIRS = (("moco+be", "moco"), ("moco+hn+be", "moco+hn"), ("moco+hn+be", "moco"))
+BE_PAIRS = (
+    ("moco+be", "moco"),
+    ("moco+hn+be", "moco+hn"),
+    ("moco+hn+be", "moco"),
+    ("vcop+be", "vcop"),
+)
+# other paired comparisons reported when both arms ran: (arm, its baseline)
+OTHER_PAIRS = (("moco", "random"), ("moco+hn+be+fame", "moco+hn+be"))
 
 
 def machine() -> str:
@@ -70,7 +77,7 @@ def summarize(rows: list[dict], escape_at: float) -> dict:
         unb = [v for v in _values(rows, arm, "unbiased_top1") if v is not None]
         line["escapes"] = sum(v > escape_at for v in unb)
         out["arms"][arm] = line
-    for a, b in BE_PAIRS + (("moco", "random"),):
+    for a, b in BE_PAIRS + OTHER_PAIRS:
         if a in arms and b in arms:
             out["paired"][f"{a} vs {b}"] = {k: _paired(rows, a, b, k) for k in METRICS}
     return out
