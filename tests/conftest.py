@@ -239,3 +239,20 @@ def use_datasets(monkeypatch: pytest.MonkeyPatch, datasets: Path) -> None:
     monkeypatch.setenv("BEPAPER_DATASETS", str(datasets))
     for var in ROOT_VARIABLES:
         monkeypatch.delenv(var, raising=False)
+
+
+# The paper's runs at tiny sizes, on CPU (bepaper plan, make reproduce PRESET=paper tests)
+PAPER_TINY = [
+    "optim.epochs=1",
+    "optim.batch_size=2",
+    "data.per_class=2",
+    "data.num_frames=4",
+    "data.stride=1",
+    "data.load_size=40",
+    "data.workers=0",
+    "augment.crop_size=32",
+    "model.backbone=r3d_small",
+    "eval.num_clips=1",
+    "run.device=cpu",
+    "run.progress=false",
+]

@@ -29,6 +29,7 @@ import pandas as pd
 import papermill
 import pytest
 from conftest import (
+    PAPER_TINY,
     diving48_layout,
     hmdb51_layout,
     kinetics400_layout,
@@ -42,21 +43,7 @@ from bepaper.plan import run_state
 REPO = Path(__file__).resolve().parents[1]
 # make reproduce's notebooks that draw the paper's tables and Figure 5, in its order
 NOTEBOOKS = ("table1", "table4", "table2", "table3", "figure5")
-TINY = [
-    "optim.epochs=1",
-    "optim.batch_size=2",
-    "data.per_class=2",
-    "data.num_frames=4",
-    "data.stride=1",
-    "data.load_size=40",
-    "data.workers=0",
-    "augment.crop_size=32",
-    "model.backbone=r3d_small",
-    "eval.num_clips=1",
-    "run.max_steps=2",
-    "run.device=cpu",
-    "run.progress=false",
-]
+TINY = [*PAPER_TINY, "run.max_steps=2"]
 # Figure 5's actor boxes: OpenCV's HOG people detector (Faster R-CNN needs its weights)
 EXTRA = {"figure5": {"boxes": "hog"}}
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import hmdb51_layout, ucf101_layout, use_datasets
+from conftest import PAPER_TINY, hmdb51_layout, ucf101_layout, use_datasets
 
 from bepaper.commands import plan as plan_command
 from bepaper.config import FinetuneConfig, PretrainConfig, build_config
@@ -27,20 +27,7 @@ from bepaper.identity import run_folder
 from bepaper.plan import build_plan, planned_runs, run_missing, run_state, submit_missing
 from bepaper.runs import lock_holder
 
-TINY = [
-    "optim.epochs=1",
-    "optim.batch_size=2",
-    "data.per_class=2",
-    "data.num_frames=4",
-    "data.stride=1",
-    "data.load_size=40",
-    "data.workers=0",
-    "augment.crop_size=32",
-    "model.backbone=r3d_small",
-    "eval.num_clips=1",
-    "run.device=cpu",
-    "run.progress=false",
-]
+TINY = PAPER_TINY
 ROW = "moco_be_c3d_ucf101"
 
 
