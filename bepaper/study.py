@@ -187,10 +187,9 @@ def run_study(study: StudyConfig) -> dict:
     if study.ladder:
         from bepaper.ladder import ladder_configs
 
-        ladder_done = all(
+        if study.finished_only and not all(
             finished(cfg) for s in study.ladder_seeds for cfg in ladder_configs(study, s).values()
-        )
-        if study.finished_only and not ladder_done:
+        ):
             raise ConfigError(
                 "finished_only: the ladder's runs have not all finished; run the study without "
                 "it (or set ladder=false)"
