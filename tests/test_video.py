@@ -298,8 +298,11 @@ class _FirstFrames:
 def test_readers_open_inside_dataloader_workers(videos):
     open_video(videos["mp4"], "decord").get([0])  # libraries already loaded in the parent
     dataset = _FirstFrames(videos["mp4"], FILE_BACKENDS * 2)
-    # timeout: a worker stuck on a lock inherited through fork fails the test, not the run
-    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2, timeout=120)
+    # spawn: a forked worker hung on a lock inherited from the parent in two full-suite runs
+    # (futex_do_wait); timeout: a stuck worker fails the test, not the run
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=None, num_workers=2, timeout=120, multiprocessing_context="spawn"
+    )
     batches = [batch.numpy() for batch in loader]
     assert len(batches) == 6
     for batch in batches:
