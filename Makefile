@@ -19,6 +19,10 @@ PAPER_NOTEBOOKS := table1 table4 table2 table3 figure4 figure5 figures6_7
 # At PRESET=paper: RUN_MISSING=1 trains the missing runs inside the notebooks (in order,
 # resumably) instead of printing their commands; `bepaper plan` does the same from a shell.
 RUN_MISSING ?=
+# At PRESET synthetic or smoke, the runs of every notebook are made first by `bepaper plan
+# --study --figures --run-missing`, JOBS processes at once with one thread each (2 cores: 2); the
+# notebooks then find them finished. JOBS=1 trains in one process instead.
+JOBS ?= 2
 # make test skips the tests marked slow (the notebooks, end-to-end runs): minutes on 2 cores.
 # Everything, as CI runs it:  make test PYTEST_ARGS=
 PYTEST_ARGS ?= -m "not slow"
@@ -49,6 +53,19 @@ reproduce: install
 	t=figures/$(PRESET)/.timing.csv; trained=0; \
 	echo "notebook,seconds,new_runs,machine" > $$t; \
 	echo "install,$$(( $$(date +%s) - $(START) )),0,\"$$machine\"" >> $$t; \
+	if [ "$(PRESET)" != paper ]; then \
+	  echo "== bepaper plan --preset $(PRESET) --study --figures --run-missing --jobs $(JOBS)"; \
+	  start=$$(date +%s); \
+	  ( $(BIN)/bepaper plan --preset $(PRESET) --study --figures --run-missing --jobs $(JOBS) 2>&1; \
+	    echo "exit $$?" ) | tee runs/plan_$(PRESET).log | \
+	    grep --line-buffered -e '; training' -e ': done in' -e 'failed' -e 'runs done'; \
+	  [ "$$(tail -1 runs/plan_$(PRESET).log)" = "exit 0" ] || \
+	    { tail -20 runs/plan_$(PRESET).log; exit 1; }; \
+	  new=$$(grep -c '; training' runs/plan_$(PRESET).log || true); \
+	  trained=$$(( trained + new )); \
+	  echo "   plan: $$(( $$(date +%s) - start )) s, $$new new runs (log runs/plan_$(PRESET).log)"; \
+	  echo "plan,$$(( $$(date +%s) - start )),$$new,\"$$machine\"" >> $$t; \
+	fi; \
 	for nb in $(if $(filter paper,$(PRESET)),$(PAPER_NOTEBOOKS),$(NOTEBOOKS)); do \
 	  echo "== notebooks/$$nb.ipynb (preset $(PRESET))"; start=$$(date +%s); \
 	  $(BIN)/papermill -k python3 --cwd notebooks notebooks/$$nb.ipynb \

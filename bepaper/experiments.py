@@ -63,6 +63,10 @@ class Preset:
     changes: list[str] = field(default_factory=list)  # the notebook's overrides, every run
     labels_per_class: dict = field(default_factory=dict)  # per paper dataset (0 = all)
     missing: list[str] = field(default_factory=list)  # commands of runs not made here
+    # rows this preset does not run (configs relative to configs/paper/): `make reproduce`'s
+    # hour at preset synthetic cannot hold every row at 3 seeds (README)
+    cut: list[str] = field(default_factory=list)
+    cut_asked: list[str] = field(default_factory=list)  # cut rows a notebook asked for
 
     # ------------------------------------------------------------------ loading
 
@@ -94,7 +98,7 @@ class Preset:
         if not path.is_file():
             raise ConfigError(f"unknown preset '{name}'; choose from {list(PRESETS)}")
         y = read_yaml(path)
-        known = {"train", "seeds", "datasets", "study", "runs", "run", "labels_per_class"}
+        known = {"train", "seeds", "datasets", "study", "runs", "run", "labels_per_class", "cut"}
         unknown = sorted(set(y) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown preset key(s) {unknown}")
@@ -110,7 +114,11 @@ class Preset:
             run=run,
             changes=list(overrides or []),
             labels_per_class=dict(y.get("labels_per_class", {})),
+            cut=list(y.get("cut", [])),
         )
+        for config in p.cut:
+            if not (REPO / "configs" / "paper" / config).is_file():
+                raise ConfigError(f"{path}: cut: no config configs/paper/{config}")
         if "study" in y:
             study = build_config(StudyConfig, [(path.parent / y["study"]).resolve()])
             p.study = dataclasses.replace(
@@ -349,13 +357,19 @@ class Preset:
         self.missing.append(command_line(command, cfg))
 
     def report_missing(self) -> str:
-        """The commands of the runs this notebook needed but did not find (paper preset)."""
+        """The commands of the runs this notebook needed but did not find (paper preset),
+        and the rows this preset cuts."""
+        cut = ""
+        if self.cut_asked:
+            rows = ", ".join(Path(c).stem for c in dict.fromkeys(self.cut_asked))
+            cut = (f"\nNot run at preset {self.name} (its `cut` list, configs/presets/"
+                   f"{self.name}.yaml, to fit `make reproduce` in an hour): {rows}.")  # fmt: skip
         if not self.missing:
-            return "Every run this notebook needs exists."
+            return "Every run this notebook needs exists." + cut
         lines = [f"{len(self.missing)} runs are missing. Run these (one GPU; for 8 GPUs put "
                  "`torchrun --nproc_per_node 8 -m bepaper.cli` in place of `bepaper`), then "
                  "rerun this notebook:"]  # fmt: skip
-        return "\n".join([*lines, *dict.fromkeys(self.missing)])
+        return "\n".join([*lines, *dict.fromkeys(self.missing)]) + cut
 
 
 def command_line(command: str, cfg) -> str:
@@ -409,9 +423,13 @@ def run_cells(
     """Pretrain every cell (each seed), fine-tune on each target dataset, test. One row per
     (cell, column, seed, test split) with the value in %. `targets` maps the paper's dataset
     to its column label (e.g. {"ucf101": "UCF101"}). Missing runs are left out (and their
-    commands recorded in `preset.missing`)."""
+    commands recorded in `preset.missing`). Cells the preset cuts are left out (and named in
+    `preset.cut_asked`)."""
     rows = []
     for cell in cells:
+        if cell.config in preset.cut:
+            preset.cut_asked.append(cell.config)
+            continue
         for seed in preset.seeds:
             cfg = preset.pretrain_config(REPO / "configs" / "paper" / cell.config, seed)
             folder = preset.pretrain(cfg)
@@ -468,3 +486,80 @@ def _finetune_rows(preset, config, init, like, seed, targets, test_splits) -> li
 def yaml_dataset(path: str | Path) -> str:
     """The paper's dataset a config file names (data.dataset)."""
     return read_yaml(path).get("data", {}).get("dataset", "ucf101")
+
+
+# ---------------------------------------------------------------------- the figures' runs
+# The runs of Figures 4 and 5, asked of a preset: the notebooks train or reuse them through
+# it, `bepaper plan --figures` records them (bepaper.plan), so both ask for the same runs.
+
+
+def figure4_seeds(preset: Preset) -> list[int]:
+    """The seeds Figure 4 runs: at a SynthBias preset the first only (its static nets see
+    every label of their set, the costliest fine-tunes there; `make reproduce` holds its hour
+    without two more of each, README), else every seed of the preset."""
+    return preset.seeds[:1] if preset.is_synthetic() else list(preset.seeds)
+
+
+def figure4_runs(preset: Preset, dataset: str, seed: int) -> tuple:
+    """Figure 4's runs on `dataset` for one seed, as fine-tuning results (None when
+    missing): MoCo and MoCo + BE (Table 1's C3D rows) fine-tuned on it, and a static-frame
+    net trained on every label of it."""
+    from bepaper.tables import TABLE1
+
+    paper = REPO / "configs" / "paper"
+    base_cfg = preset.pretrain_config(paper / TABLE1["moco_c3d_ucf101"].config, seed)
+    new_cfg = preset.pretrain_config(paper / TABLE1["moco_be_c3d_ucf101"].config, seed)
+    base = preset.finetune(
+        preset.finetune_config(dataset, init=preset.pretrain(base_cfg), like=base_cfg, seed=seed)
+    )
+    new = preset.finetune(
+        preset.finetune_config(dataset, init=preset.pretrain(new_cfg), like=new_cfg, seed=seed)
+    )
+    static = preset.finetune(
+        preset.finetune_config(dataset, like=base_cfg, seed=seed, static=True, per_class=0)
+    )
+    return base, new, static
+
+
+def synthetic_actor_root(preset: Preset) -> Path:
+    """The actor-cropped HMDB51-like set of a SynthBias preset, built (once) from its
+    ground-truth boxes: Figure 5's Actor-HMDB51."""
+    from bepaper.data.actor_crop import build_actor_crops
+
+    hm = Path(preset.data_settings("hmdb51")["root"])
+    root = hm.parent / f"{hm.name}_actor"
+    build_actor_crops(
+        hm / "videos", hm / "splits", root, boxes="ground_truth", box_root=hm / "boxes",
+        progress=False,
+    )  # fmt: skip
+    return root
+
+
+FIGURE5_INITS = ("MoCo", "MoCo + BE", "K400 Supervised")
+
+
+def figure5_runs(preset: Preset, seed: int, actor_root: str | Path) -> tuple:
+    """Figure 5's runs for one seed: MoCo and MoCo + BE (Table 1's I3D/K400 rows) and the
+    K400-supervised reference, each fine-tuned on HMDB51 and on its actor crops
+    (`actor_root`). Returns (the config the fine-tunes are like, {init name: {column:
+    fine-tuning result or None}})."""
+    from bepaper.tables import TABLE1
+
+    paper = REPO / "configs" / "paper"
+    cfgs = {
+        "MoCo": preset.pretrain_config(paper / TABLE1["moco_i3d_k400"].config, seed),
+        "MoCo + BE": preset.pretrain_config(paper / TABLE1["moco_be_i3d_k400"].config, seed),
+    }
+    inits = {name: preset.pretrain(c) for name, c in cfgs.items()}
+    like = cfgs["MoCo"]
+    sup = preset.finetune(preset.finetune_config("kinetics400", like=like, seed=seed, per_class=0))
+    inits["K400 Supervised"] = sup["run"] if sup else None
+    out: dict[str, dict] = {}
+    for name, init in inits.items():
+        out[name] = {
+            column: preset.finetune(
+                preset.finetune_config("hmdb51", init=init, like=like, seed=seed, data_root=root)
+            )
+            for column, root in (("HMDB51", None), ("Actor-HMDB51", actor_root))
+        }
+    return like, out

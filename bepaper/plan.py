@@ -248,19 +248,35 @@ def build_plan(
     cells: Sequence[str] = (),
     gpus: int = 1,
     references: bool = True,
+    study: bool = False,
+    figures: bool = False,
 ) -> Plan:
-    """Every run `tables` need under `preset` (the paper preset, usually), in dependency
-    order. `cells`: only these rows (config stems, e.g. 'moco_be_c3d_ucf101'). Rows whose
-    datasets have no root are listed in `Plan.skipped` with the reason."""
+    """Every run `tables` need under `preset`, in dependency order. `cells`: only these rows
+    (config stems, e.g. 'moco_be_c3d_ucf101'), cut or not. Rows whose datasets have no root
+    are listed in `Plan.skipped` with the reason. A SynthBias preset's data are generated
+    first; `study`: its BE question's runs too (the ladder and every arm, as
+    `bepaper.study.run_study` makes them), before the tables'; `figures`: Figures 4 and 5's
+    runs too (SynthBias presets: Figure 5's actor crops come from its ground truth)."""
     specs = table_specs()
     unknown = [t for t in tables if t not in specs]
     if unknown:
         raise BepaperError(f"unknown table '{unknown[0]}'; choose from {list(specs)}")
-    if preset.is_synthetic():
-        raise BepaperError("bepaper plan is for the paper preset (real data)")
+    if (study or figures) and not preset.is_synthetic():
+        raise BepaperError(
+            "the BE question's and the figures' runs (--study, --figures) are planned at a "
+            "SynthBias preset"
+        )
     runs_root = str(Path(preset.runs).expanduser().absolute())
     preset = dataclasses.replace(preset, runs=runs_root, run={**preset.run, "root": runs_root})
+    if preset.study is not None:  # a SynthBias preset's runs take their settings from it
+        run = dataclasses.replace(preset.study.run, root=runs_root)
+        preset.study = dataclasses.replace(preset.study, run=run)
+    if preset.is_synthetic():
+        preset.prepare_data(tuple(preset.datasets))
+        preset.datasets = {d: a for d, a in preset.datasets.items() if a}
     planner = _Planner(preset)
+    if study:
+        _plan_study(planner)
     have = _available(preset)
     skipped: list[str] = []
     wanted = set(cells)
@@ -272,6 +288,12 @@ def build_plan(
             skipped.append(f"{table}: the {', '.join(lost)} columns (no root configured)")
         for cell in spec.cells:
             if wanted and Path(cell.config).stem not in wanted:
+                continue
+            if not wanted and cell.config in preset.cut:
+                skipped.append(
+                    f"{table} '{cell.row}' ({cell.backbone}, {cell.pretrain}): cut at preset "
+                    f"{preset.name} (configs/presets/{preset.name}.yaml)"
+                )
                 continue
             source = yaml_dataset(REPO / "configs" / "paper" / cell.config)
             if source not in have:
@@ -292,8 +314,48 @@ def build_plan(
             continue
         planner.why = f"{table} reference rows (random init, {source} supervised)"
         reference_rows(planner, spec.reference, targets, test_splits=spec.test_splits)
+    if figures:
+        _plan_figures(planner)
     runs = list(planner.planned.values())
-    return Plan(_ordered(runs), skipped, gpus, tuple(tables))
+    return Plan(_ordered(runs), list(dict.fromkeys(skipped)), gpus, tuple(tables))
+
+
+def _plan_study(planner: _Planner) -> None:
+    """The BE question's runs at `planner`'s SynthBias preset: the ladder's over its seeds,
+    then each arm's over the study's seeds (bepaper.ladder, bepaper.study)."""
+    from bepaper.ladder import ladder_configs
+    from bepaper.study import arm_configs, prepare_data
+
+    study = prepare_data(planner.study)
+    if study.ladder:
+        for seed in study.ladder_seeds:
+            for role, cfg in ladder_configs(study, seed).items():
+                planner.why = f"the BE question's ladder ({role}, seed {seed})"
+                planner.finetune(cfg)
+    for seed in study.seeds:
+        for arm in study.arms:
+            planner.why = f"the BE question's arm {arm} (seed {seed})"
+            pcfg, fcfg = arm_configs(study, arm, seed)
+            if pcfg is not None:
+                planner.pretrain(pcfg)
+            planner.finetune(fcfg)
+    planner.why = ""
+
+
+def _plan_figures(planner: _Planner) -> None:
+    """Figures 4 and 5's runs at `planner`'s SynthBias preset, asked as their notebooks ask
+    (bepaper.experiments.figure4_runs, figure5_runs)."""
+    from bepaper.experiments import figure4_runs, figure4_seeds, figure5_runs, synthetic_actor_root
+
+    for dataset in ("hmdb51", "ucf101"):
+        for seed in figure4_seeds(planner):
+            planner.why = f"Figure 4 ({dataset}, seed {seed})"
+            figure4_runs(planner, dataset, seed)
+    actor_root = synthetic_actor_root(planner)
+    for seed in planner.seeds:
+        planner.why = f"Figure 5 (seed {seed})"
+        figure5_runs(planner, seed, actor_root)
+    planner.why = ""
 
 
 def _ordered(runs: list[PlanRun]) -> list[PlanRun]:
@@ -340,6 +402,92 @@ def run_missing(
             continue
         result[run.name] = run.state()
     return result
+
+
+def run_parallel(plan: Plan, jobs: int, log: Callable[[str], None] = print) -> dict[str, str]:
+    """Make the plan's missing runs in `jobs` worker processes, each with one CPU thread: on
+    a few cores, processes side by side outrun one process's threads on these small nets,
+    and a run's numbers do not depend on how many cores the machine has. The workers live
+    for the whole plan, so torch is imported once and a decoded video bank
+    (`data.cache`) serves every run of its worker. A run starts once the runs it needs are
+    done; its output goes to <runs>/jobs/<run>.log. Returns name → final state, as
+    `run_missing` does."""
+    import multiprocessing
+    import os
+    import time
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    states = plan.states()
+    result = {n: s for n, s in states.items() if s == "done"}
+    todo = [r for r in plan.runs if r.name not in result]
+    total, started = len(todo), 0
+    running: dict = {}  # future → (run, log path, start time)
+    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update({k: "1" for k in threads})  # the spawned workers' start-up
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_one_thread,
+        )  # fmt: skip
+    finally:
+        for k, v in threads.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    with pool:
+        while todo or running:
+            for run in list(todo):
+                if len(running) >= jobs:
+                    break
+                lost = [n for n in run.needs if n in result and result[n] != "done"]
+                state = states[run.name]
+                if lost or state.startswith("running"):
+                    why = state if not lost else f"waits for {', '.join(lost)}"
+                    result[run.name] = f"skipped ({why})"
+                    log(f"{run.name}: skipped ({why})")
+                    todo.remove(run)
+                    continue
+                if any(n not in result for n in run.needs):
+                    continue  # a run it needs is still to make
+                todo.remove(run)
+                path = run.folder.parent / "jobs" / f"{run.name}.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                started += 1
+                log(f"[{started}/{total}] {run.name}: {state}; training (log {path})")
+                future = pool.submit(_train_logged, run.command, run.cfg, str(path))
+                running[future] = (run, path, time.time())
+            if not running:  # what is left waits on runs that did not finish
+                for run in todo:
+                    result[run.name] = "skipped (its dependencies did not finish)"
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                run, path, t0 = running.pop(future)
+                secs = time.time() - t0
+                err = future.exception()
+                if err is None and run.state() == "done":
+                    result[run.name] = "done"
+                    log(f"{run.name}: done in {secs:.0f} s")
+                else:
+                    why = f"{type(err).__name__}: {err}" if err else "it did not finish"
+                    result[run.name] = f"failed: {why}; see {path}"
+                    log(f"{run.name}: failed after {secs:.0f} s: {why}; see {path}")
+    return result
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_logged(command: str, cfg, log_path: str) -> None:
+    """One run in a worker of `run_parallel`, its printed output to `log_path`."""
+    import contextlib
+
+    from bepaper.train import finetune, pretrain
+
+    with open(log_path, "a", encoding="utf-8") as out:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            (pretrain if command == "pretrain" else finetune)(cfg)
 
 
 def _in_process(run: PlanRun) -> None:

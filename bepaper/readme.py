@@ -240,15 +240,20 @@ def block_timing(figures: Path = FIGURES, preset: str = "synthetic") -> str:
 
     t = pd.read_csv(path)
     total = int(t["seconds"].sum())
-    rows = t[t["notebook"] != "install"]
+    rows = t[~t["notebook"].isin(["install", "plan"])]
     install = t.loc[t["notebook"] == "install", "seconds"]
+    plan = t[t["notebook"] == "plan"]
     parts = ", ".join(f"{r.notebook} {int(r.seconds)} s" for r in rows.itertuples())
     text = f"`make reproduce` (preset {preset}) took {minutes(total)} on {t['machine'].iloc[0]}"
     if len(install):
-        text += f": the install {int(install.iloc[0])} s, then the notebooks"
+        text += f": the install {int(install.iloc[0])} s, then"
     else:
-        text += " for its notebooks (the install not included)"
-    text += f": {parts}."
+        text += " (the install not included):"
+    if len(plan):
+        p = plan.iloc[0]
+        runs = f", {int(p['new_runs'])} runs" if "new_runs" in plan else ""
+        text += f" the runs ({minutes(int(p['seconds']))}{runs}, `bepaper plan --jobs`), then"
+    text += f" the notebooks: {parts}."
     if "new_runs" in t:
         text += f" It trained {int(t['new_runs'].sum())} runs."
     redraw = figures / preset / "timing_redraw.csv"

@@ -182,3 +182,26 @@ def test_a_table_says_which_rows_are_the_same_runs():
     ]
     df = tables.compare(rows, "table1", [a, b, c], ["UCF101"])
     assert list(df["same runs as"]) == ["", "MoCo (C3D, UCF101)", ""]
+
+
+def test_a_row_the_preset_cuts_is_not_run_and_the_notebook_says_so(tmp_path):
+    """configs/presets/<name>.yaml `cut:` (make reproduce's hour at preset synthetic): such a
+    row trains nothing, gives no row, and report_missing names it; a cut list naming no
+    config is refused."""
+    from bepaper import tables
+    from bepaper.errors import ConfigError
+    from bepaper.experiments import Preset, run_cells
+
+    p = Preset.load("smoke", runs=str(tmp_path / "runs"))
+    p.cut = [c.config for c in tables.TABLE1]
+    assert run_cells(p, tables.TABLE1, {"ucf101": "UCF101"}) == []
+    assert not (tmp_path / "runs").exists()
+    said = p.report_missing()
+    assert "Not run at preset smoke" in said and "rotnet_c3d_k400" in said
+    synthetic = Preset.load("synthetic", runs=str(tmp_path / "runs"))
+    assert "table1/rotnet_c3d_k400.yaml" in synthetic.cut and synthetic.seeds == [0, 1, 2]
+    bad = tmp_path / "presets"
+    bad.mkdir()
+    (bad / "smoke.yaml").write_text("seeds: [0]\ncut: [table1/nothing.yaml]\n")
+    with pytest.raises(ConfigError, match="cut: no config"):
+        Preset.load("smoke", presets_dir=bad)

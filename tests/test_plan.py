@@ -196,3 +196,43 @@ def test_submitit_local_executor_runs_the_plan(datasets, tmp_path, monkeypatch):
     for r in fine:  # each fine-tune's folder was made after its pretraining had finished
         assert (r.folder / "config.yaml").stat().st_mtime >= pre_done
     assert submit_missing(build_plan(p, ("table1",), cells=(ROW,)), executor) == []
+
+
+def test_a_synthbias_plan_made_in_parallel_is_what_the_study_then_reuses(tmp_path, capsys):
+    """`bepaper plan --preset smoke --study --figures --run-missing --jobs 2` (make
+    reproduce's first step): the BE question's runs, a table's and Figures 4-5's, made by two
+    one-thread worker processes, are the very runs the study and the figures' notebooks ask
+    for afterwards (they train nothing); a row the preset cuts is not planned, and says why."""
+    import dataclasses
+
+    from bepaper.experiments import figure4_runs, figure5_runs, synthetic_actor_root
+    from bepaper.plan import run_parallel
+    from bepaper.study import run_study
+
+    p = Preset.load("smoke", runs=str(tmp_path / "runs"))
+    p.study = dataclasses.replace(
+        p.study, synth_root=str(tmp_path / "data"), seeds=[0], arms=["random", "moco+be"],
+        ladder_seeds=[0], figures=str(tmp_path / "figures"),
+    )  # fmt: skip
+    p.cut = ["table1/moco_c3d_ucf101.yaml"]  # Table 3's MoCo row
+    plan = build_plan(p, ("table3",), study=True, figures=True)
+    assert any("'MoCo' (C3D, UCF101)" in s and "cut at preset smoke" in s for s in plan.skipped)
+    why = " ".join(w for r in plan.runs for w in r.why)
+    assert "ladder (learnable, seed 0)" in why and "Figure 4 (ucf101, seed 0)" in why
+    assert "Figure 5 (seed 0)" in why and "arm moco+be (seed 0)" in why
+    lines: list[str] = []
+    result = run_parallel(plan, jobs=2, log=lines.append)
+    assert result == {r.name: "done" for r in plan.runs}, (result, lines)
+    assert sum("; training" in line for line in lines) == len(plan.runs)
+    assert all((r.folder.parent / "jobs" / f"{r.name}.log").is_file() for r in plan.runs)
+    capsys.readouterr()
+    study = dataclasses.replace(p.study, run=dataclasses.replace(p.study.run, root=p.runs))
+    run_study(study)
+    for dataset in ("hmdb51", "ucf101"):
+        assert None not in figure4_runs(p, dataset, 0)
+    figure5_runs(p, 0, synthetic_actor_root(p))
+    out = capsys.readouterr().out
+    assert "reusing finished run" in out and "run folder:" not in out, out
+    again = build_plan(p, ("table3",), study=True, figures=True)
+    assert set(again.states().values()) == {"done"}
+    assert run_parallel(again, jobs=2, log=lines.append) == {r.name: "done" for r in again.runs}

@@ -41,6 +41,13 @@ def test_timing_block_reads_the_csv(tmp_path):
         'notebook,seconds,new_runs,machine\ninstall,0,0,"box"\nquickstart,5,0,"box"\n'
     )
     assert "A second call, reusing every run, took 0 min 5 s" in readme.block_timing(tmp_path)
+    (folder / "timing.csv").write_text(
+        'notebook,seconds,new_runs,machine\ninstall,10,0,"box"\nplan,1500,40,"box"\n'
+        'table1,60,0,"box"\n'
+    )
+    text = readme.block_timing(tmp_path)
+    assert "26 min 10 s" in text and "the runs (25 min 0 s, 40 runs" in text
+    assert "the notebooks: table1 60 s" in text and "plan 1500" not in text
 
 
 def test_the_verdict_and_make_reproduce_agree_on_the_seeds_they_share():

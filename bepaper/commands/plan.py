@@ -5,6 +5,7 @@ bepaper plan --out plan.sh                # and write it as a script
 bepaper plan --run-missing                # make the missing runs here, in order (resumable)
 bepaper plan --gpus 8 --run-missing       # each run through torchrun on 8 GPUs
 bepaper plan --gpus 4 --slurm --slurm-partition gpu --slurm-time 2880
+bepaper plan --preset synthetic --study --figures --run-missing --jobs 2   # make reproduce's runs
 """
 
 from __future__ import annotations
@@ -22,8 +23,20 @@ TABLES = ("table1", "table2", "table3", "table4")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--preset", default="paper", choices=("paper", "synthetic", "smoke"),
+        help="paper: your datasets (default); synthetic | smoke: SynthBias, generated first",
+    )  # fmt: skip
+    parser.add_argument(
         "--tables", nargs="+", default=list(TABLES), choices=TABLES, help="the tables to plan"
     )
+    parser.add_argument(
+        "--study", action="store_true",
+        help="also the BE question's runs (the ladder, every arm; SynthBias presets)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--figures", action="store_true",
+        help="also Figures 4 and 5's runs (SynthBias presets)",
+    )  # fmt: skip
     parser.add_argument(
         "--cells", nargs="+", default=[], metavar="ROW",
         help="only these rows (config stems, e.g. moco_be_c3d_ucf101); no reference rows",
@@ -37,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "./datasets.yaml, the repository's)",
     )  # fmt: skip
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per run (>1: torchrun)")
+    parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="with --run-missing: runs at once, each a process with one CPU thread (CPU)",
+    )  # fmt: skip
     parser.add_argument("--out", default=None, metavar="FILE", help="also write the plan here")
     what = parser.add_mutually_exclusive_group()
     what.add_argument(
@@ -63,24 +80,30 @@ def run(args: argparse.Namespace) -> int:
 
     from bepaper.errors import ConfigError
     from bepaper.experiments import Preset
-    from bepaper.plan import build_plan, check_data, run_missing, submit_missing
+    from bepaper.plan import build_plan, check_data, run_missing, run_parallel, submit_missing
 
     if args.datasets:
         os.environ["BEPAPER_DATASETS"] = str(Path(args.datasets).absolute())
     if args.gpus < 1:
         raise ConfigError(f"--gpus must be >= 1, got {args.gpus}")
+    if args.jobs < 1 or (args.jobs > 1 and args.gpus > 1):
+        raise ConfigError(f"--jobs must be >= 1, and 1 with --gpus > 1; got {args.jobs}")
     preset = Preset.load(
-        "paper", runs=args.runs, seeds=args.seeds, device=args.device, overrides=args.overrides
+        args.preset, runs=args.runs, seeds=args.seeds, device=args.device,
+        overrides=args.overrides,
+    )  # fmt: skip
+    if not preset.is_synthetic():
+        check_data(preset, args.tables)
+    plan = build_plan(
+        preset, args.tables, args.cells, gpus=args.gpus, study=args.study, figures=args.figures
     )
-    check_data(preset, args.tables)
-    plan = build_plan(preset, args.tables, args.cells, gpus=args.gpus)
     text = plan.text()
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
     if args.run_missing:
-        result = run_missing(plan)
+        result = run_parallel(plan, args.jobs) if args.jobs > 1 else run_missing(plan)
         failed = [n for n, s in result.items() if s.startswith("failed")]
         left = [n for n, s in result.items() if s != "done"]
         print(f"{len(result) - len(left)} of {len(result)} runs done", end="")
