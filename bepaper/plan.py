@@ -95,6 +95,9 @@ class PlanRun:
     folder: Path
     needs: list[str] = field(default_factory=list)
     why: list[str] = field(default_factory=list)
+    # the BE question's frozen probe of this run, made after it (bepaper.study.frozen_probe):
+    # (its study config, seed)
+    probe: tuple | None = None
 
     def args(self) -> list[str]:
         """The argv after `bepaper` that makes exactly this run (see `explicit_args`)."""
@@ -331,13 +334,15 @@ def _plan_study(planner: _Planner) -> None:
         for seed in study.ladder_seeds:
             for role, cfg in ladder_configs(study, seed).items():
                 planner.why = f"the BE question's ladder ({role}, seed {seed})"
-                planner.finetune(cfg)
+                folder = planner.finetune(cfg)["run"]
+                if role in ("learnable", "static"):  # the controls' inits (bepaper.ladder.climb)
+                    planner.planned[folder].probe = (study, seed)
     for seed in study.seeds:
         for arm in study.arms:
             planner.why = f"the BE question's arm {arm} (seed {seed})"
             pcfg, fcfg = arm_configs(study, arm, seed)
             if pcfg is not None:
-                planner.pretrain(pcfg)
+                planner.planned[str(planner.pretrain(pcfg))].probe = (study, seed)
             planner.finetune(fcfg)
     planner.why = ""
 
@@ -452,7 +457,7 @@ def run_parallel(plan: Plan, jobs: int, log: Callable[[str], None] = print) -> d
                 path.parent.mkdir(parents=True, exist_ok=True)
                 started += 1
                 log(f"[{started}/{total}] {run.name}: {state}; training (log {path})")
-                future = pool.submit(_train_logged, run.command, run.cfg, str(path))
+                future = pool.submit(_train_logged, run.command, run.cfg, str(path), run.probe)
                 running[future] = (run, path, time.time())
             if not running:  # what is left waits on runs that did not finish
                 for run in todo:
@@ -479,15 +484,21 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _train_logged(command: str, cfg, log_path: str) -> None:
-    """One run in a worker of `run_parallel`, its printed output to `log_path`."""
+def _train_logged(command: str, cfg, log_path: str, probe: tuple | None = None) -> None:
+    """One run in a worker of `run_parallel`, its printed output to `log_path`; then its
+    frozen probe when the BE question asks for one (`probe`: its study config, seed)."""
     import contextlib
 
+    from bepaper.identity import run_folder
     from bepaper.train import finetune, pretrain
 
     with open(log_path, "a", encoding="utf-8") as out:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             (pretrain if command == "pretrain" else finetune)(cfg)
+            if probe is not None:
+                from bepaper.study import frozen_probe
+
+                frozen_probe(probe[0], run_folder(cfg, command), probe[1])
 
 
 def _in_process(run: PlanRun) -> None:

@@ -225,6 +225,8 @@ def test_a_synthbias_plan_made_in_parallel_is_what_the_study_then_reuses(tmp_pat
     assert result == {r.name: "done" for r in plan.runs}, (result, lines)
     assert sum("; training" in line for line in lines) == len(plan.runs)
     assert all((r.folder.parent / "jobs" / f"{r.name}.log").is_file() for r in plan.runs)
+    probed = [r for r in plan.runs if r.probe is not None]  # the arm's pretraining, the controls
+    assert len(probed) == 3 and all((r.folder / "probe.json").is_file() for r in probed)
     capsys.readouterr()
     study = dataclasses.replace(p.study, run=dataclasses.replace(p.study.run, root=p.runs))
     run_study(study)
