@@ -201,7 +201,10 @@ TABLES = {
 
 def block_tables(figures: Path = FIGURES, preset: str = "synthetic") -> str:
     import pandas as pd
+    import yaml
 
+    presets = REPO / "configs" / "presets" / f"{preset}.yaml"
+    cut = set(yaml.safe_load(presets.read_text()).get("cut", [])) if presets.is_file() else set()
     out = []
     for stem, (title, columns) in TABLES.items():
         path = figures / preset / f"{stem}.csv"
@@ -214,6 +217,11 @@ def block_tables(figures: Path = FIGURES, preset: str = "synthetic") -> str:
         for (row, bb, pre), d in df.groupby(
             ["row", "paper backbone", "paper pretrain"], sort=False, dropna=False
         ):
+            config = str(d["config"].iloc[0]).removeprefix("configs/paper/")
+            if config in cut:
+                why = f"not run: cut from preset {preset} (README, what `make reproduce` cuts)"
+                cells.append(f"{row} ({bb}, {pre}): {why}")
+                continue
             pairs = []
             for c in columns:
                 r = d[d["column"] == c]
