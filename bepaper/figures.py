@@ -103,15 +103,15 @@ def comparison_rows(d) -> list[str]:
             zip(d["row"], d["paper backbone"], d["paper pretrain"], strict=True)]  # fmt: skip
 
 
-def missing_words(paper, status, ours) -> str:
-    """Why a row has no bar: 'paper: figure only', 'not in the paper', 'ours: no run', or
-    both; '' when it has both bars."""
+def missing_words(paper, status, ours, cut: bool = False) -> str:
+    """Why a row has no bar: 'paper: figure only', 'not in the paper', 'ours: no run' (or
+    'ours: cut at this preset'), or both; '' when it has both bars."""
     words = []
     if not np.isfinite(paper):
         words.append("not in the paper" if status == "not in the paper"
                      else f"paper: {labels.status(status)}")  # fmt: skip
     if not np.isfinite(ours):
-        words.append("ours: no run")
+        words.append("ours: cut at this preset" if cut else "ours: no run")
     return "; ".join(words)
 
 
@@ -157,8 +157,9 @@ def comparison_bars(
     right = percent_top(np.concatenate([paper, mean + np.where(has_ci, half, 0)]))
     ax.set_xlim(0, right)
     # an empty bar slot says why it is empty, in the slot
+    cut = (d["ours"] == "cut").to_numpy() if "ours" in d else np.zeros(n, dtype=bool)
     for i, (p, status, m) in enumerate(zip(paper, d["paper status"], mean, strict=True)):
-        words = missing_words(p, status, m)
+        words = missing_words(p, status, m, cut=bool(cut[i]))
         if words:
             where = i if not (np.isfinite(p) or np.isfinite(m)) else i + (0.2 if np.isfinite(p)
                                                                           else -0.2)  # fmt: skip

@@ -108,10 +108,11 @@ def paper_value(table: str, cell: Cell, column: str) -> tuple[float | None, str]
     return e.value, e.status
 
 
-def compare(rows, table: str, cells, columns, *, labels: dict | None = None):
+def compare(rows, table: str, cells, columns, *, labels: dict | None = None, cut=()):
     """One line per (cell, column): the paper's value beside ours (mean ± 95% CI over the
     seeds that exist). `rows` is a DataFrame (or list of dicts) with columns config, column,
-    seed, value (in %), backbone (what ran), data (what ran). Missing runs show as '—'."""
+    seed, value (in %), backbone (what ran), data (what ran). Missing runs show as '—'; a
+    cell whose config is in `cut` (the rows a preset does not run, `Preset.cut`) as 'cut'."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
@@ -135,7 +136,9 @@ def compare(rows, table: str, cells, columns, *, labels: dict | None = None):
                     "column": column,
                     "paper": p,
                     "paper status": status,
-                    "ours": format_ci(ci["mean"], ci["half"]) if ci else "—",
+                    "ours": format_ci(ci["mean"], ci["half"])
+                    if ci
+                    else ("cut" if cell.config in cut else "—"),
                     "ours mean": ci["mean"] if ci else math.nan,
                     "ours ci95": ci["half"] if ci else math.nan,
                     "seeds": ci["n"] if ci else 0,

@@ -668,3 +668,18 @@ def test_undefined_numbers_print_as_words():
     text = _label(0, "Hop", "static", {"actor_mass": math.nan, "actor_chance": math.nan,
                                        "raw_vs_original": 0.99})  # fmt: skip
     assert "nan" not in text and "CAM in actor box n/a (area n/a)" in text
+
+
+def test_a_cut_row_says_so_in_the_table_and_in_its_empty_bar_slot():
+    """A row the preset does not run (Preset.cut) is 'cut', not a bare '—', and its empty
+    bar slot says 'ours: cut at this preset'."""
+    import math
+
+    from bepaper import figures, tables
+
+    cell = tables.TABLE1["rotnet_c3d_k400"]
+    df = tables.compare([], "table1", [cell], ["UCF101"], cut=[cell.config])
+    assert df["ours"].tolist() == ["cut"] and math.isnan(df["ours mean"].iloc[0])
+    assert tables.compare([], "table1", [cell], ["UCF101"])["ours"].tolist() == ["—"]
+    words = figures.missing_words(float("nan"), "", float("nan"), cut=True)
+    assert "ours: cut at this preset" in words
