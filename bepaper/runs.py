@@ -7,7 +7,7 @@ Layout of a run folder::
                      execution settings, a fingerprint of the data and the init run's key;
                      its hash names automatic run folders, and a resume or a reuse must match
     versions.json    command, python / torch / torchvision / numpy / bepaper versions,
-                     CUDA version, hostname and time of the first open
+                     CUDA version, torch threads, hostname and time of the first open
     metrics.jsonl    one JSON record per line (e.g. one per epoch), appended and fsynced
     skipped.jsonl    {"path", "reason"} per bad video, appended by DataLoader workers
     checkpoints/     ckpt_epochNNNN.pt, written atomically (see bepaper.checkpoint)
@@ -122,6 +122,8 @@ def _versions(command: str) -> dict[str, Any]:
         "bepaper": bepaper.__version__,
         "hostname": socket.gethostname(),
         "device": _device(),
+        # CPU results depend on the thread count (the order of float sums): record it
+        "torch_threads": torch.get_num_threads(),
         "time": _now(),
     }
 

@@ -47,6 +47,9 @@ def test_first_open_writes_config_and_versions(tmp_path):
     assert {"python", "torch", "torchvision", "numpy", "bepaper", "hostname", "time"} <= set(
         versions
     )
+    import torch
+
+    assert versions["torch_threads"] == torch.get_num_threads()  # CPU numbers depend on it
     assert run.ckpt_dir.is_dir()
 
 
