@@ -493,10 +493,11 @@ def yaml_dataset(path: str | Path) -> str:
 # it, `bepaper plan --figures` records them (bepaper.plan), so both ask for the same runs.
 
 
-def figure4_seeds(preset: Preset) -> list[int]:
-    """The seeds Figure 4 runs: at a SynthBias preset the first only (its static nets see
-    every label of their set, the costliest fine-tunes there; `make reproduce` holds its hour
-    without two more of each, README), else every seed of the preset."""
+def figure_seeds(preset: Preset) -> list[int]:
+    """The seeds Figures 4 and 5 run: at a SynthBias preset the first only (Figure 4's static
+    nets see every label of their set, Figure 5 fine-tunes three inits on two more sets;
+    `make reproduce` holds its hour without two more of each, README), else every seed of
+    the preset."""
     return preset.seeds[:1] if preset.is_synthetic() else list(preset.seeds)
 
 

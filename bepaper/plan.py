@@ -350,14 +350,14 @@ def _plan_study(planner: _Planner) -> None:
 def _plan_figures(planner: _Planner) -> None:
     """Figures 4 and 5's runs at `planner`'s SynthBias preset, asked as their notebooks ask
     (bepaper.experiments.figure4_runs, figure5_runs)."""
-    from bepaper.experiments import figure4_runs, figure4_seeds, figure5_runs, synthetic_actor_root
+    from bepaper.experiments import figure4_runs, figure5_runs, figure_seeds, synthetic_actor_root
 
     for dataset in ("hmdb51", "ucf101"):
-        for seed in figure4_seeds(planner):
+        for seed in figure_seeds(planner):
             planner.why = f"Figure 4 ({dataset}, seed {seed})"
             figure4_runs(planner, dataset, seed)
     actor_root = synthetic_actor_root(planner)
-    for seed in planner.seeds:
+    for seed in figure_seeds(planner):
         planner.why = f"Figure 5 (seed {seed})"
         figure5_runs(planner, seed, actor_root)
     planner.why = ""

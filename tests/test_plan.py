@@ -238,3 +238,17 @@ def test_a_synthbias_plan_made_in_parallel_is_what_the_study_then_reuses(tmp_pat
     again = build_plan(p, ("table3",), study=True, figures=True)
     assert set(again.states().values()) == {"done"}
     assert run_parallel(again, jobs=2, log=lines.append) == {r.name: "done" for r in again.runs}
+
+
+def test_figures_4_and_5_run_the_first_seed_at_synthbias_and_every_seed_on_real_data(
+    datasets, tmp_path, monkeypatch
+):
+    """make reproduce's hour: at a SynthBias preset Figures 4 and 5 ask for seed 0 only (the
+    plan and both notebooks go through figure_seeds); on real data, every seed asked for."""
+    from bepaper.experiments import figure_seeds
+
+    assert figure_seeds(Preset.load("smoke", runs=str(tmp_path), seeds=[0, 1, 2])) == [0]
+    assert figure_seeds(Preset.load("synthetic", runs=str(tmp_path), seeds=[3, 1])) == [3]
+    paper = _preset(datasets, tmp_path / "runs", monkeypatch)
+    paper.seeds = [0, 1, 2]
+    assert figure_seeds(paper) == [0, 1, 2]
