@@ -5,6 +5,7 @@ here (resumable) or submit them to Slurm.
     plan = build_plan(preset, tables=("table1",))
     print(plan.text())                            # each run: state, GPUs, command
     run_missing(plan)                             # in order; a second call trains nothing
+    run_missing(plan, jobs=2)                     # two one-thread workers side by side
 
 The plan is what the notebooks would train, found by the same calls (`run_cells`,
 `reference_rows`; bepaper.experiments) with a preset that records each run instead of
@@ -379,103 +380,143 @@ def run_missing(
     plan: Plan,
     log: Callable[[str], None] = print,
     train: Callable[[PlanRun], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, str]:
-    """Make the plan's missing runs here, in order: in this process on one GPU (or CPU),
-    through torchrun on `plan.gpus` > 1. A killed run resumes from its last checkpoint; a
-    finished one is not touched. A run whose dependency is not done (running elsewhere, or
-    failed now) is left for later. Returns name → final state ('failed: reason' for a run
-    that raised)."""
-    train = train or (_in_process if plan.gpus <= 1 else _torchrun(plan))
-    result: dict[str, str] = {}
-    for i, run in enumerate(plan.runs, 1):
-        state = run.state()
-        if state == "done":
-            result[run.name] = state
-            continue
-        blocked = [n for n in run.needs if result.get(n) != "done"]
-        if blocked or state.startswith("running"):
-            why = state if not blocked else f"waits for {', '.join(blocked)}"
-            result[run.name] = f"skipped ({why})"
-            log(f"[{i}/{len(plan.runs)}] {run.name}: skipped ({why})")
-            continue
-        log(f"[{i}/{len(plan.runs)}] {run.name}: {state}; training")
-        try:
-            train(run)
-        except BepaperError as err:  # a user-level error: say it, go on with the others
-            result[run.name] = f"failed: {err}"
-            log(f"[{i}/{len(plan.runs)}] {run.name}: failed: {err}")
-            continue
-        result[run.name] = run.state()
-    return result
+    """Make the plan's missing runs, each once the runs it needs are done. `jobs` 1: one after
+    another in this process, on one GPU (or CPU), or through torchrun on `plan.gpus` > 1
+    (`train` replaces that). `jobs` > 1: in that many worker processes (`_Workers`). A killed
+    run resumes from its last checkpoint; a finished one is not touched; one running
+    elsewhere, or whose dependency failed, is skipped. A run the BE question probes
+    (`PlanRun.probe`) is probed after it. Returns name → final state ('failed: reason' for a
+    run that raised)."""
+    if jobs > 1:
+        executor = _Workers(jobs)
+    else:
+        executor = _Here(train or (_in_process if plan.gpus <= 1 else _torchrun(plan)))
+    with executor:
+        return _schedule(plan, executor, jobs, log)
 
 
-def run_parallel(plan: Plan, jobs: int, log: Callable[[str], None] = print) -> dict[str, str]:
-    """Make the plan's missing runs in `jobs` worker processes, each with one CPU thread: on
-    a few cores, processes side by side outrun one process's threads on these small nets,
-    and a run's numbers do not depend on how many cores the machine has. The workers live
-    for the whole plan, so torch is imported once and a decoded video bank
-    (`data.cache`) serves every run of its worker. A run starts once the runs it needs are
-    done; its output goes to <runs>/jobs/<run>.log. Returns name → final state, as
-    `run_missing` does."""
-    import multiprocessing
-    import os
+def _schedule(plan: Plan, executor, slots: int, log: Callable[[str], None]) -> dict[str, str]:
+    """`run_missing`'s loop: start runs in plan order, at most `slots` at a time, each once
+    what it needs is done; `executor.submit(run)` → (a Future, the run's log file or None)."""
     import time
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     states = plan.states()
     result = {n: s for n, s in states.items() if s == "done"}
     todo = [r for r in plan.runs if r.name not in result]
     total, started = len(todo), 0
     running: dict = {}  # future → (run, log path, start time)
-    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({k: "1" for k in threads})  # the spawned workers' start-up
-    try:
-        pool = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_one_thread,
-        )  # fmt: skip
-    finally:
-        for k, v in threads.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    with pool:
-        while todo or running:
-            for run in list(todo):
-                if len(running) >= jobs:
-                    break
-                lost = [n for n in run.needs if n in result and result[n] != "done"]
-                state = states[run.name]
-                if lost or state.startswith("running"):
-                    why = state if not lost else f"waits for {', '.join(lost)}"
-                    result[run.name] = f"skipped ({why})"
-                    log(f"{run.name}: skipped ({why})")
-                    todo.remove(run)
-                    continue
-                if any(n not in result for n in run.needs):
-                    continue  # a run it needs is still to make
-                todo.remove(run)
-                path = run.folder.parent / "jobs" / f"{run.name}.log"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                started += 1
-                log(f"[{started}/{total}] {run.name}: {state}; training (log {path})")
-                future = pool.submit(_train_logged, run.command, run.cfg, str(path), run.probe)
-                running[future] = (run, path, time.time())
-            if not running:  # what is left waits on runs that did not finish
-                for run in todo:
-                    result[run.name] = "skipped (its dependencies did not finish)"
+    while todo or running:
+        for run in list(todo):
+            if len(running) >= slots:
                 break
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                run, path, t0 = running.pop(future)
-                secs = time.time() - t0
-                err = future.exception()
-                if err is None and run.state() == "done":
-                    result[run.name] = "done"
-                    log(f"{run.name}: done in {secs:.0f} s")
-                else:
-                    why = f"{type(err).__name__}: {err}" if err else "it did not finish"
-                    result[run.name] = f"failed: {why}; see {path}"
-                    log(f"{run.name}: failed after {secs:.0f} s: {why}; see {path}")
+            lost = [n for n in run.needs if n in result and result[n] != "done"]
+            state = states[run.name]
+            if lost or state.startswith("running"):
+                why = state if not lost else f"waits for {', '.join(lost)}"
+                result[run.name] = f"skipped ({why})"
+                log(f"{run.name}: skipped ({why})")
+                todo.remove(run)
+                continue
+            if any(n not in result for n in run.needs):
+                continue  # a run it needs is still to make
+            todo.remove(run)
+            started += 1
+            path = executor.log_path(run)
+            where = f" (log {path})" if path else ""
+            log(f"[{started}/{total}] {run.name}: {state}; training{where}")
+            running[executor.submit(run)] = (run, path, time.time())
+        if not running:  # what is left waits on runs that did not finish
+            for run in todo:
+                result[run.name] = "skipped (its dependencies did not finish)"
+            break
+        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in finished:
+            run, path, t0 = running.pop(future)
+            secs = time.time() - t0
+            err = future.exception()
+            if err is None and run.state() == "done":
+                result[run.name] = "done"
+                log(f"{run.name}: done in {secs:.0f} s")
+                continue
+            why = "it did not finish" if err is None else str(err)
+            if err is not None and not isinstance(err, BepaperError):
+                why = f"{type(err).__name__}: {err}"
+            why += f"; see {path}" if path else ""
+            result[run.name] = f"failed: {why}"
+            log(f"{run.name}: failed after {secs:.0f} s: {why}")
     return result
+
+
+class _Here:
+    """`run_missing`'s executor for `jobs` 1: `train` makes each run in this process when it
+    is submitted. A BepaperError (a user-level one) fails that run only, and the plan goes on;
+    any other exception is a bug and stops it."""
+
+    def __init__(self, train: Callable[[PlanRun], None]):
+        self.train = train
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def log_path(self, run: PlanRun) -> None:
+        return None  # its output is this process's
+
+    def submit(self, run: PlanRun):
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        try:
+            self.train(run)
+        except BepaperError as err:
+            future.set_exception(err)
+        else:
+            future.set_result(None)
+        return future
+
+
+class _Workers:
+    """`run_missing`'s executor for `jobs` > 1: that many spawned worker processes, each with
+    one CPU thread. On a few cores, processes side by side outrun one process's threads on
+    these small nets, and a run's numbers do not depend on how many cores the machine has.
+    The workers live for the whole plan, so torch is imported once and a decoded video bank
+    (`data.cache`) serves every run of its worker. A run's output goes to
+    <runs>/jobs/<run>.log."""
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        os.environ.update({k: "1" for k in threads})  # the spawned workers' start-up
+        try:
+            self.pool = ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_one_thread,
+            )  # fmt: skip
+        finally:
+            for k, v in threads.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown()
+
+    def log_path(self, run: PlanRun) -> Path:
+        return run.folder.parent / "jobs" / f"{run.name}.log"
+
+    def submit(self, run: PlanRun):
+        path = self.log_path(run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return self.pool.submit(_train_logged, run.command, run.cfg, str(path), run.probe)
 
 
 def _one_thread() -> None:
@@ -485,26 +526,29 @@ def _one_thread() -> None:
 
 
 def _train_logged(command: str, cfg, log_path: str, probe: tuple | None = None) -> None:
-    """One run in a worker of `run_parallel`, its printed output to `log_path`; then its
-    frozen probe when the BE question asks for one (`probe`: its study config, seed)."""
+    """`_train` in a worker of `_Workers`, its printed output to `log_path`."""
     import contextlib
-
-    from bepaper.identity import run_folder
-    from bepaper.train import finetune, pretrain
 
     with open(log_path, "a", encoding="utf-8") as out:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            (pretrain if command == "pretrain" else finetune)(cfg)
-            if probe is not None:
-                from bepaper.study import frozen_probe
+            _train(command, cfg, probe)
 
-                frozen_probe(probe[0], run_folder(cfg, command), probe[1])
+
+def _train(command: str, cfg, probe: tuple | None) -> None:
+    """Make one run here; then its frozen probe when the BE question asks for one (`probe`:
+    its study config, seed)."""
+    from bepaper.identity import run_folder
+    from bepaper.train import finetune, pretrain
+
+    (pretrain if command == "pretrain" else finetune)(cfg)
+    if probe is not None:
+        from bepaper.study import frozen_probe
+
+        frozen_probe(probe[0], run_folder(cfg, command), probe[1])
 
 
 def _in_process(run: PlanRun) -> None:
-    from bepaper.train import finetune, pretrain
-
-    (pretrain if run.command == "pretrain" else finetune)(run.cfg)
+    _train(run.command, run.cfg, run.probe)
 
 
 def _torchrun(plan: Plan) -> Callable[[PlanRun], None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -146,6 +147,44 @@ def test_run_missing_then_done_then_nothing_to_train(datasets, tmp_path, monkeyp
     print(f"first run_missing: {first:.1f} s")
 
 
+def test_one_scheduler_fails_a_run_skips_what_needs_it_and_goes_on(tmp_path):
+    """run_missing in this process: a run that raises a user-level error fails alone, the run
+    that needs it is skipped and says why, an unrelated run is made, a run another process
+    holds is left to it; a bug (any other exception) stops the plan."""
+    from bepaper.errors import DataError
+    from bepaper.plan import Plan, PlanRun
+
+    def plan_of(*runs):
+        return Plan([PlanRun(n, "finetune", None, tmp_path / n, needs) for n, needs in runs], [])
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / ".lock").write_text(f"{os.getpid()} {socket.gethostname()}\n")  # this process
+    made: list[str] = []
+
+    def train(run):
+        if run.name == "a":
+            raise DataError("corrupt video: v_x.avi")
+        made.append(run.name)
+        run.folder.mkdir()
+        (run.folder / "finished.json").write_text("{}")
+
+    lines: list[str] = []
+    plan = plan_of(("a", []), ("b", ["a"]), ("c", []), ("busy", []))
+    result = run_missing(plan, log=lines.append, train=train)
+    assert result == {
+        "a": "failed: corrupt video: v_x.avi",
+        "b": "skipped (waits for a)",
+        "c": "done",
+        "busy": result["busy"],
+    }, result
+    assert result["busy"].startswith("skipped (running (pid") and made == ["c"]
+    assert "[1/4] a: missing; training" in lines
+    assert "a: failed after 0 s: corrupt video: v_x.avi" in lines
+    with pytest.raises(ZeroDivisionError):
+        run_missing(plan_of(("d", [])), train=lambda run: 1 / 0)
+
+
 def test_a_killed_run_leaves_a_stale_lock_that_is_removed(tmp_path, capsys):
     """A process that locked a run folder and died: its lock is removed with a message and
     the run is missing; a live holder makes the run 'running'."""
@@ -206,7 +245,6 @@ def test_a_synthbias_plan_made_in_parallel_is_what_the_study_then_reuses(tmp_pat
     import dataclasses
 
     from bepaper.experiments import figure4_runs, figure5_runs, synthetic_actor_root
-    from bepaper.plan import run_parallel
     from bepaper.study import run_study
 
     p = Preset.load("smoke", runs=str(tmp_path / "runs"))
@@ -221,7 +259,7 @@ def test_a_synthbias_plan_made_in_parallel_is_what_the_study_then_reuses(tmp_pat
     assert "ladder (learnable, seed 0)" in why and "Figure 4 (ucf101, seed 0)" in why
     assert "Figure 5 (seed 0)" in why and "arm moco+be (seed 0)" in why
     lines: list[str] = []
-    result = run_parallel(plan, jobs=2, log=lines.append)
+    result = run_missing(plan, jobs=2, log=lines.append)
     assert result == {r.name: "done" for r in plan.runs}, (result, lines)
     assert sum("; training" in line for line in lines) == len(plan.runs)
     assert all((r.folder.parent / "jobs" / f"{r.name}.log").is_file() for r in plan.runs)
@@ -237,7 +275,7 @@ def test_a_synthbias_plan_made_in_parallel_is_what_the_study_then_reuses(tmp_pat
     assert "reusing finished run" in out and "run folder:" not in out, out
     again = build_plan(p, ("table3",), study=True, figures=True)
     assert set(again.states().values()) == {"done"}
-    assert run_parallel(again, jobs=2, log=lines.append) == {r.name: "done" for r in again.runs}
+    assert run_missing(again, jobs=2, log=lines.append) == {r.name: "done" for r in again.runs}
 
 
 def test_figures_4_and_5_run_the_first_seed_at_synthbias_and_every_seed_on_real_data(

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bepaper.errors import ConfigError
     from bepaper.experiments import Preset
-    from bepaper.plan import build_plan, check_data, run_missing, run_parallel, submit_missing
+    from bepaper.plan import build_plan, check_data, run_missing, submit_missing
 
     if args.datasets:
         os.environ["BEPAPER_DATASETS"] = str(Path(args.datasets).absolute())
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
     if args.run_missing:
-        result = run_parallel(plan, args.jobs) if args.jobs > 1 else run_missing(plan)
+        result = run_missing(plan, jobs=args.jobs)
         failed = [n for n, s in result.items() if s.startswith("failed")]
         left = [n for n, s in result.items() if s != "done"]
         print(f"{len(result) - len(left)} of {len(result)} runs done", end="")
