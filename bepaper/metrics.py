@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from bepaper.augment import eval_view
 from bepaper.config import AugmentConfig
-from bepaper.data.datasets import LabeledClips, collate
+from bepaper.data.datasets import LabeledClips, collate, loader_timeout, unstuck
 from bepaper.errors import ConfigError, DataError
 from bepaper.progress import bar
 
@@ -74,11 +74,13 @@ def video_scores(
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
+        timeout=loader_timeout(workers),
         collate_fn=collate,
         pin_memory=device.type == "cuda",
     )
     outs, labels, indices = [], [], []
-    for batch in bar(loader, desc=desc, disable=not progress, leave=False):
+    batches = unstuck(iter(loader), workers)
+    for batch in bar(batches, total=len(loader), desc=desc, disable=not progress, leave=False):
         if batch is None:
             continue
         clips = batch["clip"].to(device, non_blocking=True)  # B x n x T x S x S x 3

@@ -42,6 +42,8 @@ from bepaper.data.datasets import (
     PretrainClips,
     collate,
     load_split,
+    loader_timeout,
+    unstuck,
 )
 from bepaper.errors import BepaperError, DataError
 from bepaper.evaluate import check_eval_splits, evaluate_splits
@@ -146,6 +148,7 @@ def epoch_loader(
         sampler=EpochOrder(len(ds), seed).set_epoch(epoch),
         num_workers=workers,
         persistent_workers=workers > 0,
+        timeout=loader_timeout(workers),
         collate_fn=collate,
         pin_memory=device.type == "cuda",
         drop_last=len(ds) >= 2 * per_proc,
@@ -246,7 +249,7 @@ def _fit(
         loader = epoch_loader(
             loader, dataset, optim.batch_size, cfg.data.workers, runc.seed, epoch, device
         )
-        batches = iter(loader)
+        batches = unstuck(iter(loader), cfg.data.workers)
         # Seeded after the iterator exists: making one draws from the global RNG (its base
         # seed) or not (a persistent loader's), so the steps' global draws (dropout,
         # shuffle-BN) depend on (seed, epoch) only, never on data.workers.

@@ -267,6 +267,43 @@ def test_a_results_version_bump_retrains_instead_of_reusing(synth, tmp_path, mon
         _pretrain(synth, tmp_path / "run")  # the old run in an explicit folder: refused
 
 
+class _Stuck(torch.utils.data.Dataset):
+    """A dataset whose worker never returns a sample in time (as a forked worker stuck on an
+    inherited lock does)."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int):
+        time.sleep(20)
+        return {"clip": np.zeros((2, 8, 8, 3), np.uint8), "label": 0, "index": i}
+
+
+def test_a_stuck_dataloader_worker_is_a_clear_error_not_a_hang(monkeypatch):
+    """Training's and evaluation's loaders wait WORKER_TIMEOUT_S for a worker's batch, then
+    stop with one DataError that names the cause and the way out (bepaper.data.datasets)."""
+    from bepaper.data import datasets
+    from bepaper.train import epoch_loader
+
+    monkeypatch.setattr(datasets, "WORKER_TIMEOUT_S", 1)
+    loader = epoch_loader(None, _Stuck(), 2, 1, 0, 0, torch.device("cpu"))
+    assert (
+        loader.timeout == 1
+        and epoch_loader(None, _Stuck(), 2, 0, 0, 0, torch.device("cpu")).timeout == 0
+    )
+    with pytest.raises(DataError, match=r"workers \(data.workers=1\) in 1 s: a worker is stuck"):
+        next(datasets.unstuck(iter(loader), 1))
+    other = RuntimeError("CUDA error: out of memory")  # any other error passes through
+
+    def failing():
+        raise other
+        yield
+
+    with pytest.raises(RuntimeError) as err:
+        next(datasets.unstuck(failing(), 1))
+    assert err.value is other
+
+
 def test_short_videos_are_looped(broken):
     """The short-video rule (bepaper.data.sampling) on real 1- and 3-frame files."""
     root, _, usable = broken

@@ -8,7 +8,7 @@ Readers are opened inside `__getitem__`, so each DataLoader worker opens its own
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -244,6 +244,32 @@ def collate(samples: list[dict | None]) -> dict | None:
         if key in batch and not torch.is_tensor(batch[key]):
             batch[key] = torch.as_tensor(batch[key])
     return batch
+
+
+# A DataLoader worker that gives no batch in this long is stuck (no clip takes minutes to
+# decode): `unstuck` turns the wait into an error instead of a run that hangs for ever.
+WORKER_TIMEOUT_S = 600
+
+
+def loader_timeout(workers: int) -> float:
+    """The `timeout` of a DataLoader with `workers` worker processes (0: none, in-process)."""
+    return WORKER_TIMEOUT_S if workers > 0 else 0
+
+
+def unstuck(batches: Iterator, workers: int) -> Iterator:
+    """`batches` (a DataLoader's iterator, already made: making one draws from the global
+    RNG) whose timeout, when `loader_timeout` set one, is a DataError that names the cause."""
+    try:
+        yield from batches
+    except RuntimeError as err:
+        if workers == 0 or "timed out" not in str(err):
+            raise
+        raise DataError(
+            f"no batch from the DataLoader's workers (data.workers={workers}) in "
+            f"{WORKER_TIMEOUT_S} s: "
+            "a worker is stuck (a video that never finishes decoding, or a lock a forked worker "
+            "inherited); rerun to resume from the last checkpoint, or set data.workers=0"
+        ) from err
 
 
 _FINGERPRINTS: dict[tuple[str, str, str], str] = {}
