@@ -399,7 +399,8 @@ def run_missing(
 
 def _schedule(plan: Plan, executor, slots: int, log: Callable[[str], None]) -> dict[str, str]:
     """`run_missing`'s loop: start runs in plan order, at most `slots` at a time, each once
-    what it needs is done; `executor.submit(run)` → (a Future, the run's log file or None)."""
+    what it needs is done. `executor.submit(run)` starts one and returns its Future;
+    `executor.log_path(run)` is the file its output goes to (None: this process's output)."""
     import time
     from concurrent.futures import FIRST_COMPLETED, wait
 
